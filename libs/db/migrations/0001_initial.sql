@@ -96,6 +96,7 @@ CREATE TABLE tasks (
   lease_expires_at timestamptz,
   payload          jsonb NOT NULL DEFAULT '{}',
   last_error       text,
+  rerun            boolean NOT NULL DEFAULT false,   -- enqueued again while running: re-run after it ends
   create_time      timestamptz NOT NULL DEFAULT now(),
   update_time      timestamptz NOT NULL DEFAULT now(),
   finish_time      timestamptz
