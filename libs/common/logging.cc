@@ -60,7 +60,8 @@ void Write(spdlog::level::level_enum level, std::string_view msg, const nlohmann
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
   }
-  logger->log(level, "{}", Redact(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  logger->log(level, "{}",
+              Redact(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
 }  // namespace

@@ -69,12 +69,14 @@ struct Task {
 struct QueueOptions {
   std::chrono::seconds lease{std::chrono::seconds(60)};
   std::string owner = "worker";  // shown in the tasks table (host:pid)
+  /// Multiplies the computed backoff (not a server's Retry-After); tests shrink it.
+  double backoff_scale = 1.0;
 };
 
 /// How a failure should be handled.
 struct Failure {
   std::string error;
-  bool permanent = false;                      // fail now, whatever the attempts left
+  bool permanent = false;                                // fail now, whatever the attempts left
   std::optional<std::chrono::milliseconds> retry_after;  // server hint; else backoff
 };
 
@@ -137,6 +139,7 @@ class TaskWakeup {
  private:
   class Receiver;
   pqxx::connection& conn_;
+  bool notified_ = false;
   std::unique_ptr<Receiver> receiver_;
 };
 
