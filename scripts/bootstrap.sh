@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
 # Everything the tests and run-local need beyond the build.
 TOOL_PACKAGES=(
   postgresql-15 postgresql-client-15 python3 python3-grpcio python3-grpc-tools
-  nodejs npm openssl curl procps poppler-utils clang libclang-rt-14-dev
+  openssl curl procps poppler-utils clang libclang-rt-14-dev
   docker-compose
 )
 
@@ -26,6 +26,9 @@ for p in "${BUILD_PACKAGES[@]}" "${TOOL_PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js may come from elsewhere (e.g. a nodesource build that bundles npm and
+# conflicts with Debian's npm package): only install Debian's when npm is absent.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"
   sudo_cmd=()
