@@ -1,0 +1,488 @@
+#!/usr/bin/python3
+"""Runs the batchscribe benchmarks side by side with their comparisons and
+prints a table of medians (scripts/bench.sh is the entry point).
+
+Every figure is measured in the same run, on the same data, as the figure it is
+compared with, and the runs of the two are interleaved so that noise from other
+processes on the machine hits both alike. Wall time, CPU time and peak RSS of a
+measured program come from wait4(2) on it (its whole process tree).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PYTHON = "/usr/bin/python3"
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+MIB = 1024 * 1024
+
+# Sizes per profile. "full" is what issue 8 asks for; "quick" checks that
+# everything runs in a few minutes.
+PROFILES = {
+    "quick": {
+        "prepare_count": 200, "prepare_size": 500_000,
+        "big_pdf_size": 20 * MIB,
+        "retrieve_lines": 2_000,
+        "queue_cycles": 2_000, "queue_depth": 1_000,
+        "api_documents": 10_000, "api_rate": 500, "api_seconds": 5,
+        "e2e_count": 300, "e2e_size": 100_000,
+    },
+    "full": {
+        "prepare_count": 2_000, "prepare_size": 500_000,
+        "big_pdf_size": 150 * MIB,
+        "retrieve_lines": 20_000,
+        "queue_cycles": 20_000, "queue_depth": 1_000,
+        "api_documents": 100_000, "api_rate": 500, "api_seconds": 20,
+        "e2e_count": 10_000, "e2e_size": 100_000,
+    },
+}
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "hostname": socket.gethostname(),
+    }
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Measured:
+    """One run of one program: wall, CPU, peak RSS and its JSON result line."""
+
+    def __init__(self, wall, rusage, stdout, returncode):
+        self.wall_s = wall
+        self.user_s = rusage.ru_utime
+        self.sys_s = rusage.ru_stime
+        self.max_rss_bytes = rusage.ru_maxrss * 1024
+        self.stdout = stdout
+        self.returncode = returncode
+        self.result = {}
+        for line in reversed(stdout.splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    self.result = json.loads(line)
+                    break
+                except ValueError:
+                    pass
+
+
+def measure(cmd, shell=False, env=None, check=True, timeout=None):
+    """Runs `cmd`, waits for it with wait4 and returns a Measured."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, shell=shell, stdout=out, stderr=err, env=env)
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid != 0:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.002)
+        wall = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    m = Measured(wall, rusage, stdout, proc.returncode)
+    if check and proc.returncode != 0:
+        raise RuntimeError("%s exited with %d\n%s\n%s" % (
+            cmd if isinstance(cmd, str) else " ".join(cmd), proc.returncode,
+            stdout[-2000:], stderr[-4000:]))
+    return m
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+class Report:
+    """Rows of the table: a figure, its comparison, and the target."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, bench, measure_name, unit, ours, better="higher", compare=None,
+            compare_name=None, target=None, target_text=None, note=None):
+        """`ours` and `compare` are lists of samples (one per run)."""
+        row = {
+            "benchmark": bench,
+            "measure": measure_name,
+            "unit": unit,
+            "better": better,
+            "samples": ours,
+            "median": median(ours),
+        }
+        if compare is not None:
+            row["compare_name"] = compare_name
+            row["compare_samples"] = compare
+            row["compare_median"] = median(compare)
+            if row["median"] and row["compare_median"]:
+                row["ratio"] = row["median"] / row["compare_median"]
+        if target is not None:
+            row["target"] = target_text
+            row["target_met"] = bool(target(row))
+        if note:
+            row["note"] = note
+        self.rows.append(row)
+        return row
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return "{:,.0f}".format(v)
+    if abs(v) >= 100:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def table(rows):
+    head = ["benchmark", "measure", "batchscribe", "compared with", "value", "ratio", "target"]
+    lines = []
+    for r in rows:
+        target = r.get("target", "")
+        if "target_met" in r:
+            target = ("met: " if r["target_met"] else "MISSED: ") + target
+        lines.append([
+            r["benchmark"], r["measure"] + " (" + r["unit"] + ")", fmt(r["median"]),
+            r.get("compare_name", ""), fmt(r.get("compare_median")),
+            ("%.2fx" % r["ratio"]) if "ratio" in r else "", target,
+        ])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    out = []
+    sep = "| " + " | ".join("-" * w for w in widths) + " |"
+    out.append("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
+    out.append(sep)
+    for line in lines:
+        out.append("| " + " | ".join(str(x).ljust(w) for x, w in zip(line, widths)) + " |")
+    return "\n".join(out)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.p = dict(PROFILES[args.profile])
+        self.bin = os.path.join(args.build, "bin")
+        self.work = args.work
+        self.report = Report()
+        self.notes = []
+        self.load = {}
+
+    def have(self, name):
+        path = os.path.join(self.bin, name)
+        if not os.access(path, os.X_OK):
+            self.notes.append("%s was not built: its benchmark was skipped" % name)
+            log(self.notes[-1])
+            return None
+        return path
+
+    # ---------------------------------------------------------------- corpus
+    def corpus(self, name, count, size):
+        folder = os.path.join(self.work, "corpus", "%s-%dx%d" % (name, count, size))
+        stamp = os.path.join(folder, ".complete")
+        if not os.path.exists(stamp):
+            log("generating %d PDFs of %d bytes in %s" % (count, size, folder))
+            shutil.rmtree(folder, ignore_errors=True)
+            subprocess.run([PYTHON, os.path.join(HERE, "make_corpus.py"), "pdfs", "--out", folder,
+                            "--count", str(count), "--size", str(size)], check=True)
+            open(stamp, "w").close()
+        return folder
+
+    def output_file(self, lines):
+        path = os.path.join(self.work, "corpus", "output-%d.jsonl" % lines)
+        if not os.path.exists(path):
+            log("generating a batch output file of %d lines" % lines)
+            subprocess.run([PYTHON, os.path.join(HERE, "make_corpus.py"), "output", "--out",
+                            path + ".tmp", "--count", str(lines)], check=True)
+            os.replace(path + ".tmp", path)
+        return path
+
+    @staticmethod
+    def pdfs(folder):
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".pdf"))
+
+    @staticmethod
+    def warm(files):
+        # Page-cache reads are what the comparisons assume for every program.
+        subprocess.run(["cat"] + files, stdout=subprocess.DEVNULL, check=True)
+
+    def scratch(self, name):
+        path = os.path.join(self.work, "scratch", name)
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        return path
+
+    # --------------------------------------------------------------- prepare
+    def bench_prepare(self):
+        prepare = self.have("bench-prepare")
+        corpus = self.corpus("prepare", self.p["prepare_count"], self.p["prepare_size"])
+        files = self.pdfs(corpus)
+        raw = sum(os.path.getsize(f) for f in files)
+        self.warm(files)
+        out_dir = self.scratch("prepare")
+        shard = os.path.join(out_dir, "input.jsonl")
+        samples = {k: [] for k in ("ours", "ours_rss", "seed", "seed_rss", "cat", "copy", "b64")}
+        for run in range(self.args.runs):
+            log("prepare run %d/%d (%d MB of PDF)" % (run + 1, self.args.runs, raw // 10**6))
+            if prepare:
+                m = measure([prepare, "--input", corpus, "--out", shard])
+                samples["ours"].append(raw / m.wall_s / 1e6)
+                samples["ours_rss"].append(m.max_rss_bytes / MIB)
+                os.remove(shard)
+            m = measure([PYTHON, os.path.join(HERE, "seed_reference.py"), "prepare", "--input",
+                         corpus, "--out", shard])
+            samples["seed"].append(raw / m.wall_s / 1e6)
+            samples["seed_rss"].append(m.max_rss_bytes / MIB)
+            os.remove(shard)
+            m = measure(["sh", "-c", 'cat "$@" > /dev/null', "cat"] + files)
+            samples["cat"].append(raw / m.wall_s / 1e6)
+            m = measure(["sh", "-c", 'out=$1; shift; cat "$@" > "$out"', "copy", shard] + files)
+            samples["copy"].append(raw / m.wall_s / 1e6)
+            os.remove(shard)
+            m = measure(["sh", "-c", 'out=$1; shift; cat "$@" | base64 -w0 > "$out"', "b64",
+                         shard] + files)
+            samples["b64"].append(raw / m.wall_s / 1e6)
+            os.remove(shard)
+        r = self.report
+        label = "%d x %d KB PDFs" % (len(files), self.p["prepare_size"] // 1000)
+        if prepare:
+            r.add("prepare", "throughput, " + label, "MB/s of PDF", samples["ours"],
+                  compare=samples["seed"], compare_name="seed Python (base64 + json.dumps)",
+                  target=lambda row: row.get("ratio", 0) >= 10, target_text=">= 10x Python")
+            r.add("prepare", "throughput", "MB/s of PDF", samples["ours"], compare=samples["b64"],
+                  compare_name="coreutils base64 of the corpus")
+            r.add("prepare", "throughput", "MB/s of PDF", samples["ours"], compare=samples["copy"],
+                  compare_name="cat corpus > file (copy)")
+            r.add("prepare", "throughput", "MB/s of PDF", samples["ours"], compare=samples["cat"],
+                  compare_name="cat corpus > /dev/null (read)")
+            r.add("prepare", "peak RSS, " + label, "MiB", samples["ours_rss"], better="lower",
+                  compare=samples["seed_rss"], compare_name="seed Python",
+                  target=lambda row: row["median"] <= 32, target_text="<= 32 MiB")
+        else:
+            r.add("prepare", "seed Python throughput, " + label, "MB/s of PDF", samples["seed"])
+        self.bench_prepare_big(prepare)
+
+    def bench_prepare_big(self, prepare):
+        """One very large PDF: peak RSS must not follow the size of a line."""
+        size = self.p["big_pdf_size"]
+        corpus = self.corpus("big", 1, size)
+        files = self.pdfs(corpus)
+        self.warm(files)
+        shard = os.path.join(self.scratch("prepare-big"), "input.jsonl")
+        ours, seed = [], []
+        for run in range(self.args.runs):
+            log("prepare (one %d MiB PDF) run %d/%d" % (size // MIB, run + 1, self.args.runs))
+            if prepare:
+                m = measure([prepare, "--input", corpus, "--out", shard])
+                ours.append(m.max_rss_bytes / MIB)
+                os.remove(shard)
+            m = measure([PYTHON, os.path.join(HERE, "seed_reference.py"), "prepare", "--input",
+                         corpus, "--out", shard])
+            seed.append(m.max_rss_bytes / MIB)
+            os.remove(shard)
+        if prepare:
+            self.report.add("prepare", "peak RSS, 1 x %d MiB PDF" % (size // MIB), "MiB", ours,
+                            better="lower", compare=seed, compare_name="seed Python",
+                            target=lambda row: row["median"] <= 32, target_text="<= 32 MiB")
+
+    # -------------------------------------------------------------- retrieve
+    def bench_retrieve(self):
+        retrieve = self.have("bench-retrieve")
+        lines = self.p["retrieve_lines"]
+        output = self.output_file(lines)
+        self.warm([output])
+        samples = {k: [] for k in ("ours", "ours_rss", "group", "group_rss", "seed", "seed_rss",
+                                   "seed_durable")}
+        for run in range(self.args.runs):
+            log("retrieve run %d/%d (%d lines)" % (run + 1, self.args.runs, lines))
+            if retrieve:
+                for mode, key in (("per_file", "ours"), ("group", "group")):
+                    storage = self.scratch("retrieve-ours")
+                    m = measure([retrieve, "--output", output, "--storage", storage,
+                                 "--database_url", self.args.pg_url, "--durability", mode])
+                    samples[key].append(lines / m.wall_s)
+                    samples[key + "_rss"].append(m.max_rss_bytes / MIB)
+            for durable, key in ((False, "seed"), (True, "seed_durable")):
+                storage = self.scratch("retrieve-seed")
+                cmd = [PYTHON, os.path.join(HERE, "seed_reference.py"), "retrieve", "--output",
+                       output, "--storage", storage]
+                m = measure(cmd + (["--durable"] if durable else []))
+                samples[key].append(lines / m.wall_s)
+                if not durable:
+                    samples["seed_rss"].append(m.max_rss_bytes / MIB)
+        shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
+        r = self.report
+        label = "%d lines, 3-page transcripts" % lines
+        if retrieve:
+            r.add("retrieve", "durable (fsync per file), " + label, "lines/s", samples["ours"],
+                  compare=samples["seed"], compare_name="seed Python (json.loads, no fsync)",
+                  target=lambda row: row.get("ratio", 0) >= 5, target_text=">= 5x Python")
+            r.add("retrieve", "durable (fsync per file)", "lines/s", samples["ours"],
+                  compare=samples["seed_durable"], compare_name="seed Python + fsync per file")
+            r.add("retrieve", "group commit (one syncfs), " + label, "lines/s", samples["group"],
+                  compare=samples["seed"], compare_name="seed Python (json.loads, no fsync)",
+                  target=lambda row: row.get("ratio", 0) >= 5, target_text=">= 5x Python")
+            r.add("retrieve", "peak RSS", "MiB", samples["ours_rss"], better="lower",
+                  compare=samples["seed_rss"], compare_name="seed Python")
+        else:
+            r.add("retrieve", "seed Python, " + label, "lines/s", samples["seed"])
+            r.add("retrieve", "seed Python + fsync per file", "lines/s", samples["seed_durable"])
+
+    # ----------------------------------------------------------------- queue
+    def bench_queue(self):
+        queue = self.have("bench-queue")
+        if not queue:
+            return
+        db = "bench_queue"
+        db_url = self.db_url(db)
+        cycles = self.p["queue_cycles"]
+        pgbench_script = os.path.join(HERE, "queue_cycle.pgbench")
+
+        def setup():
+            measure([queue, "setup", "--admin_url", self.args.pg_url, "--database", db,
+                     "--depth", str(self.p["queue_depth"])])
+
+        def pgbench(clients, mode):
+            m = measure([PGBENCH, "-n", "-M", mode, "-c", str(clients), "-j", str(clients),
+                         "-t", str(max(1, cycles // clients)), "-f", pgbench_script, db_url])
+            for line in m.stdout.splitlines():
+                if line.startswith("tps = "):
+                    return float(line.split()[2])
+            raise RuntimeError("pgbench printed no tps:\n" + m.stdout)
+
+        for claimers in (1, 4, 16):
+            ours, limit, extended, p99 = [], [], [], []
+            for run in range(self.args.runs):
+                log("queue, %d claimers, run %d/%d" % (claimers, run + 1, self.args.runs))
+                setup()
+                m = measure([queue, "run", "--database_url", db_url, "--claimers", str(claimers),
+                             "--cycles", str(cycles)])
+                ours.append(m.result["cycles_per_s"])
+                p99.append(m.result["claim"]["p99_ms"] + m.result["complete"]["p99_ms"])
+                setup()
+                limit.append(pgbench(claimers, "prepared"))
+                setup()
+                extended.append(pgbench(claimers, "extended"))
+            self.report.add("queue", "claim+complete, %d claimer%s" % (
+                claimers, "s" if claimers > 1 else ""), "cycles/s", ours, compare=limit,
+                compare_name="pgbench, same SQL, prepared",
+                target=lambda row: row.get("ratio", 0) >= 0.5, target_text=">= 0.5x pgbench")
+            self.report.add("queue", "claim+complete, %d claimer%s" % (
+                claimers, "s" if claimers > 1 else ""), "cycles/s", ours, compare=extended,
+                compare_name="pgbench, same SQL, unprepared (-M extended)")
+        measure([queue, "drop", "--admin_url", self.args.pg_url, "--database", db])
+
+    def db_url(self, database):
+        url = self.args.pg_url
+        scheme = url.find("://")
+        slash = url.find("/", scheme + 3)
+        query = url.find("?", slash)
+        rest = "" if query < 0 else url[query:]
+        return url[:slash + 1] + database + rest
+
+    # ------------------------------------------------------------------- run
+    def run(self, which):
+        started = datetime.datetime.now(datetime.timezone.utc)
+        for name in which:
+            self.load[name] = {"before": loadavg()}
+            getattr(self, "bench_" + name)()
+            self.load[name]["after"] = loadavg()
+        result = {
+            "profile": self.args.profile,
+            "runs": self.args.runs,
+            "started": started.isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+            "machine": machine(),
+            "load_average_1m": self.load,
+            "sizes": self.p,
+            "rows": self.report.rows,
+            "notes": self.notes,
+        }
+        os.makedirs(os.path.dirname(self.args.out), exist_ok=True)
+        with open(self.args.out, "w") as f:
+            json.dump(result, f, indent=2)
+        m = result["machine"]
+        print()
+        print("batchscribe benchmarks, profile %s, median of %d runs, commit %s" % (
+            self.args.profile, self.args.runs, result["git_commit"]))
+        print("machine: %d cores, %s, %.1f GiB RAM; 1-min load average during the runs: %s" % (
+            m["nproc"], m["cpu_model"], m["ram_gib"],
+            ", ".join("%s %.1f-%.1f" % (k, v["before"], v["after"]) for k, v in self.load.items())))
+        print()
+        print(table(self.report.rows))
+        for note in self.notes:
+            print("note: " + note)
+        print("\nJSON: " + self.args.out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", required=True, help="build folder with bin/")
+    parser.add_argument("--pg_url", required=True, help="superuser URL of a throwaway cluster")
+    parser.add_argument("--work", required=True, help="folder for corpora and scratch files")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="prepare,retrieve,queue,api,e2e",
+                        help="comma list of benchmarks")
+    parser.add_argument("--out", default=os.path.join(HERE, "out", "results.json"))
+    args = parser.parse_args()
+    which = [w for w in args.only.split(",") if w]
+    for w in which:
+        if not hasattr(Bench, "bench_" + w):
+            parser.error("unknown benchmark " + w)
+    Bench(args).run(which)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
