@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/support/bench_database.h"
 #include "bench/support/bench_support.h"
 #include "libs/queue/task_queue.h"
 

@@ -1,7 +1,6 @@
 #pragma once
-// What every benchmark program shares: fresh databases with the real schema,
-// latency percentiles, CPU time of other processes, and the one JSON object a
-// benchmark prints on stdout for scripts/bench.sh to collect.
+// What every benchmark program shares: latency percentiles, CPU time of other processes, and the
+// one JSON object a benchmark prints on stdout for scripts/bench.sh to collect.
 
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
@@ -13,18 +12,6 @@
 #include <vector>
 
 namespace batchscribe::bench {
-
-/// `url` with its database name replaced by `database` (libpq URL form).
-std::string WithDatabase(const std::string& url, const std::string& database);
-
-/// Creates `database` on the cluster of `admin_url` (dropping any old one of
-/// that name) and applies the schema with the real migrations (libs/db).
-/// Returns the URL of the new database.
-absl::StatusOr<std::string> CreateBenchDatabase(const std::string& admin_url,
-                                                const std::string& database);
-
-/// Drops `database` (connections to it are terminated).
-absl::Status DropBenchDatabase(const std::string& admin_url, const std::string& database);
 
 /// Latency samples in microseconds; percentiles by nearest rank.
 class LatencySamples {
