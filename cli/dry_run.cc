@@ -1,0 +1,282 @@
+#include "cli/dry_run.h"
+
+#include <poppler-document.h>
+#include <poppler-global.h>
+#include <poppler-page.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/defaults.h"
+#include "cli/format.h"
+#include "libs/storage/document_id.h"
+#include "libs/storage/input_root.h"
+#include "libs/storage/layout.h"
+
+namespace batchscribe::cli {
+
+namespace v1 = batchscribe::v1;
+
+namespace {
+
+constexpr const char* kDefaultModel = "gpt-4.1-mini";
+constexpr int kDefaultMaxCompletionTokens = 16000;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t Base64Size(int64_t bytes) { return 4 * CeilDiv(bytes, 3); }
+
+// Text tokens for `chars` bytes of UTF-8 text: ~4 characters per token.
+int64_t TextTokens(int64_t chars) { return CeilDiv(std::max<int64_t>(chars, 0), 4); }
+
+// The request line of a document without its base64 payload, newline included;
+// the worker's line has the same shape (openai-batch-api.md §8.1).
+int64_t LineFramingBytes(const std::string& document_id, const std::string& filename,
+                         const std::string& model, int max_completion_tokens,
+                         const std::string& prompt, const nlohmann::json& schema) {
+  nlohmann::json line = {
+      {"custom_id", document_id},
+      {"method", "POST"},
+      {"url", "/v1/chat/completions"},
+      {"body",
+       {{"model", model},
+        {"max_completion_tokens", max_completion_tokens},
+        {"messages",
+         nlohmann::json::array(
+             {{{"role", "user"},
+               {"content",
+                nlohmann::json::array({{{"type", "text"}, {"text", prompt}},
+                                       {{"type", "file"},
+                                        {"file",
+                                         {{"filename", filename},
+                                          {"file_data", "data:application/pdf;base64,"}}}}})}}})},
+        {"response_format",
+         {{"type", "json_schema"},
+          {"json_schema", {{"name", "transcript"}, {"strict", true}, {"schema", schema}}}}}}}};
+  return static_cast<int64_t>(line.dump().size()) + 1;
+}
+
+struct PdfText {
+  int pages = 0;
+  int64_t text_bytes = 0;
+  bool parsed = false;
+};
+
+void IgnorePopplerMessage(const std::string&, void*) {}
+
+PdfText ReadPdfText(const std::filesystem::path& path, int64_t size_bytes) {
+  PdfText out;
+  // Broken PDFs make poppler complain on stderr; the estimate copes without it.
+  poppler::set_debug_error_function(IgnorePopplerMessage, nullptr);
+  std::unique_ptr<poppler::document> doc(poppler::document::load_from_file(path.string()));
+  if (doc && !doc->is_locked()) {
+    out.parsed = true;
+    out.pages = doc->pages();
+    for (int i = 0; i < out.pages; ++i) {
+      std::unique_ptr<poppler::page> page(doc->create_page(i));
+      if (page) out.text_bytes += static_cast<int64_t>(page->text().to_utf8().size());
+    }
+  }
+  if (out.pages <= 0) {
+    // Unparseable here; assume a page per 100 KB so that the estimate is not zero.
+    out.pages = static_cast<int>(std::max<int64_t>(1, size_bytes / 100'000));
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::string& DefaultPrompt() {
+  static const std::string prompt = kDefaultPromptText;
+  return prompt;
+}
+
+const std::string& DefaultJsonSchema() {
+  static const std::string schema = kDefaultSchemaText;
+  return schema;
+}
+
+absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
+                                      const DryRunOptions& options,
+                                      const pricing::PriceTable& prices) {
+  DryRunPlan plan;
+  plan.model = request.model().empty() ? kDefaultModel : request.model();
+  plan.mode = request.mode() == v1::MODE_SYNC ? v1::MODE_SYNC : v1::MODE_BATCH;
+  plan.max_completion_tokens = request.max_completion_tokens() > 0 ? request.max_completion_tokens()
+                                                                   : kDefaultMaxCompletionTokens;
+  const auto price = prices.Find(plan.model);
+  if (!price) {
+    std::string known;
+    for (const auto& m : prices.Models()) known += (known.empty() ? "" : ", ") + m;
+    return absl::InvalidArgumentError("model: unknown model '" + plan.model + "' (known: " + known +
+                                      ")");
+  }
+  const std::string& prompt = request.prompt().empty() ? DefaultPrompt() : request.prompt();
+  const std::string& schema_text =
+      request.json_schema().empty() ? DefaultJsonSchema() : request.json_schema();
+  const nlohmann::json schema = nlohmann::json::parse(schema_text, nullptr, false);
+  if (schema.is_discarded() || !schema.is_object()) {
+    return absl::InvalidArgumentError("json_schema: not a JSON object");
+  }
+  const bool skip_existing = !request.has_skip_existing() || request.skip_existing();
+
+  auto root = storage::InputRoot::Open(options.input_root);
+  if (!root.ok()) {
+    return absl::InvalidArgumentError("input root " + options.input_root.string() + ": " +
+                                      std::string(root.status().message()));
+  }
+
+  // Which files, with which ids, in which order: as the server would pick them.
+  std::vector<std::pair<std::string, std::string>> selected;  // path, document id
+  if (request.documents_size() > 0) {
+    for (const auto& d : request.documents()) selected.emplace_back(d.path(), d.document_id());
+  } else {
+    const auto& source = request.source();
+    const std::string glob = source.glob().empty() ? "*.pdf" : source.glob();
+    auto paths =
+        root->Glob(source.directory(), glob, static_cast<size_t>(std::max(0, source.limit())));
+    if (!paths.ok()) {
+      return absl::InvalidArgumentError("source.directory '" + source.directory() +
+                                        "': " + std::string(paths.status().message()));
+    }
+    for (auto& p : *paths) selected.emplace_back(std::move(p), "");
+  }
+  if (selected.empty()) return absl::InvalidArgumentError("no documents selected");
+
+  std::set<std::string> ids;
+  const int64_t prompt_tokens = TextTokens(static_cast<int64_t>(prompt.size())) +
+                                TextTokens(static_cast<int64_t>(schema.dump().size())) + 20;
+  for (const auto& [path, given_id] : selected) {
+    DryRunDocument doc;
+    doc.path = path;
+    doc.document_id = given_id.empty() ? storage::DefaultDocumentId(path) : given_id;
+    if (auto s = storage::ValidateDocumentId(doc.document_id); !s.ok()) {
+      return absl::InvalidArgumentError("document '" + path + "': document_id '" + doc.document_id +
+                                        "' " + std::string(s.message()));
+    }
+    if (!ids.insert(doc.document_id).second) {
+      return absl::InvalidArgumentError("document '" + path + "': document_id '" + doc.document_id +
+                                        "' appears twice in the batch");
+    }
+    auto info = root->Check(path);
+    if (!info.ok()) {
+      if (info.status().code() == absl::StatusCode::kNotFound ||
+          absl::IsInvalidArgument(info.status())) {
+        return absl::InvalidArgumentError("document '" + path +
+                                          "': " + std::string(info.status().message()));
+      }
+      doc.outcome = "fails";
+      doc.error = std::string(info.status().message());
+      plan.documents.push_back(std::move(doc));
+      continue;
+    }
+    doc.size_bytes = info->size_bytes;
+    if (skip_existing && !options.storage_root.empty() &&
+        storage::TranscriptExists(options.storage_root, plan.model, doc.document_id)) {
+      doc.outcome = "skipped";
+      plan.documents.push_back(std::move(doc));
+      continue;
+    }
+    const PdfText text = ReadPdfText(info->resolved_path, doc.size_bytes);
+    doc.pages = text.pages;
+    doc.line_bytes =
+        LineFramingBytes(doc.document_id, std::filesystem::path(path).filename().string(),
+                         plan.model, plan.max_completion_tokens, prompt, schema) +
+        Base64Size(doc.size_bytes);
+    doc.input_tokens =
+        prompt_tokens + TextTokens(text.text_bytes) + kImageTokensPerPage * doc.pages;
+    // The transcript repeats the text layer inside a small JSON frame.
+    doc.output_tokens = std::min<int64_t>(
+        plan.max_completion_tokens,
+        static_cast<int64_t>(std::ceil(static_cast<double>(TextTokens(text.text_bytes)) * 1.1)) +
+            15 * doc.pages + 30);
+    if (doc.line_bytes > options.max_shard_bytes) {
+      doc.outcome = "fails";
+      doc.error = "request line of " + FormatBytes(doc.line_bytes) + " exceeds the shard cap of " +
+                  FormatBytes(options.max_shard_bytes);
+    } else {
+      doc.outcome = "planned";
+    }
+    plan.documents.push_back(std::move(doc));
+  }
+
+  // Greedy in selection order under both caps, as the plan step does.
+  for (auto& doc : plan.documents) {
+    if (doc.outcome == "skipped") {
+      ++plan.skipped;
+      continue;
+    }
+    if (doc.outcome == "fails") {
+      ++plan.failing;
+      continue;
+    }
+    if (plan.shards.empty() || plan.shards.back().documents >= options.max_shard_requests ||
+        plan.shards.back().bytes + doc.line_bytes > options.max_shard_bytes) {
+      char id[16];
+      std::snprintf(id, sizeof id, "s%04zu", plan.shards.size() + 1);
+      plan.shards.push_back({.shard_id = id});
+    }
+    auto& shard = plan.shards.back();
+    doc.shard_id = shard.shard_id;
+    ++shard.documents;
+    shard.bytes += doc.line_bytes;
+    shard.input_tokens += doc.input_tokens;
+    ++plan.planned;
+    plan.pdf_bytes += doc.size_bytes;
+    plan.pages += doc.pages;
+    plan.input_tokens += doc.input_tokens;
+    plan.output_tokens += doc.output_tokens;
+  }
+  const pricing::TokenUsage usage{.input_tokens = plan.input_tokens,
+                                  .cached_input_tokens = 0,
+                                  .output_tokens = plan.output_tokens};
+  plan.batch_cost_usd = pricing::CostOf(*price, usage, pricing::PricingMode::kBatch);
+  plan.sync_cost_usd = pricing::CostOf(*price, usage, pricing::PricingMode::kSync);
+  plan.cost_usd = plan.mode == v1::MODE_SYNC ? plan.sync_cost_usd : plan.batch_cost_usd;
+  return plan;
+}
+
+std::string DryRunPlanToJson(const DryRunPlan& plan) {
+  nlohmann::ordered_json out;
+  out["dryRun"] = true;
+  out["model"] = plan.model;
+  out["mode"] = v1::Mode_Name(plan.mode);
+  out["maxCompletionTokens"] = plan.max_completion_tokens;
+  out["plannedDocuments"] = plan.planned;
+  out["skippedDocuments"] = plan.skipped;
+  out["failingDocuments"] = plan.failing;
+  out["pdfBytes"] = plan.pdf_bytes;
+  out["pages"] = plan.pages;
+  out["estimatedInputTokens"] = plan.input_tokens;
+  out["estimatedOutputTokens"] = plan.output_tokens;
+  out["estimatedCostUsd"] = plan.cost_usd;
+  out["estimatedBatchCostUsd"] = plan.batch_cost_usd;
+  out["estimatedSyncCostUsd"] = plan.sync_cost_usd;
+  out["shards"] = nlohmann::ordered_json::array();
+  for (const auto& s : plan.shards) {
+    out["shards"].push_back({{"shardId", s.shard_id},
+                             {"documents", s.documents},
+                             {"bytes", s.bytes},
+                             {"estimatedInputTokens", s.input_tokens}});
+  }
+  out["documents"] = nlohmann::ordered_json::array();
+  for (const auto& d : plan.documents) {
+    nlohmann::ordered_json j = {{"path", d.path},
+                                {"documentId", d.document_id},
+                                {"sizeBytes", d.size_bytes},
+                                {"pages", d.pages},
+                                {"lineBytes", d.line_bytes},
+                                {"estimatedInputTokens", d.input_tokens},
+                                {"estimatedOutputTokens", d.output_tokens},
+                                {"outcome", d.outcome}};
+    if (!d.shard_id.empty()) j["shardId"] = d.shard_id;
+    if (!d.error.empty()) j["error"] = d.error;
+    out["documents"].push_back(std::move(j));
+  }
+  return out.dump();
+}
+
+}  // namespace batchscribe::cli
