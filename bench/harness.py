@@ -10,6 +10,7 @@ measured program come from wait4(2) on it (its whole process tree).
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -137,6 +138,30 @@ def measure(cmd, shell=False, env=None, check=True, timeout=None):
     return m
 
 
+def cpu_seconds(pid, with_children=False):
+    """utime + stime of a live process (plus its reaped children's), seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return 0.0
+    fields = text[text.rfind(")") + 2:].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def parent_pid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return -1
+    return int(text[text.rfind(")") + 2:].split()[1])
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -217,6 +242,7 @@ class Bench:
         self.report = Report()
         self.notes = []
         self.load = {}
+        self.services = []
 
     def have(self, name):
         path = os.path.join(self.bin, name)
@@ -238,12 +264,13 @@ class Bench:
             open(stamp, "w").close()
         return folder
 
-    def output_file(self, lines):
-        path = os.path.join(self.work, "corpus", "output-%d.jsonl" % lines)
+    def output_file(self, lines, page_chars=2000):
+        path = os.path.join(self.work, "corpus", "output-%dx%d.jsonl" % (lines, page_chars))
         if not os.path.exists(path):
             log("generating a batch output file of %d lines" % lines)
             subprocess.run([PYTHON, os.path.join(HERE, "make_corpus.py"), "output", "--out",
-                            path + ".tmp", "--count", str(lines)], check=True)
+                            path + ".tmp", "--count", str(lines), "--page_chars",
+                            str(page_chars)], check=True)
             os.replace(path + ".tmp", path)
         return path
 
@@ -422,6 +449,253 @@ class Bench:
                 compare_name="pgbench, same SQL, unprepared (-M extended)")
         measure([queue, "drop", "--admin_url", self.args.pg_url, "--database", db])
 
+    # ------------------------------------------------------------- services
+    def free_port(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def psql(self, sql, database="postgres"):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db_url(database),
+                        "-c", sql], check=True, stdout=subprocess.DEVNULL)
+
+    def fresh_database(self, name):
+        self.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        self.psql("CREATE DATABASE %s" % name)
+        return self.db_url(name)
+
+    def start(self, name, cmd, port=None, env=None):
+        """Starts a service, logging to <work>/logs/<name>.log; waits for its port."""
+        logs = os.path.join(self.work, "logs")
+        os.makedirs(logs, exist_ok=True)
+        logf = open(os.path.join(logs, name + ".log"), "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=full_env)
+        proc.bench_name = name
+        proc.bench_log = logf
+        self.services.append(proc)
+        if port is not None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError("%s exited with %d: see %s" % (name, proc.returncode,
+                                                                       logf.name))
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                raise RuntimeError("%s did not listen on %d" % (name, port))
+        return proc
+
+    def stop_all(self):
+        """SIGTERM every service (SIGKILL after 20 s); returns CPU seconds by name,
+        read just before the signal."""
+        cpu = {}
+        for proc in self.services:
+            cpu[proc.bench_name] = cpu_seconds(proc.pid)
+        for proc in self.services:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.services:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.bench_log.close()
+        self.services = []
+        return cpu
+
+    def postgres_cpu(self):
+        """CPU seconds of the whole PostgreSQL cluster so far (the postmaster,
+        the backends it reaped, and live children)."""
+        with open(os.path.join(self.args.pg_dir, "data", "postmaster.pid")) as f:
+            master = int(f.readline())
+        total = cpu_seconds(master, with_children=True)
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and parent_pid(int(pid)) == master:
+                total += cpu_seconds(int(pid))
+        return total
+
+    def coordinator_cmd(self, port, db_url, input_root, storage_root):
+        return [os.path.join(self.bin, "batchscribe-coordinator"),
+                "--listen", "127.0.0.1:%d" % port, "--database_url", db_url,
+                "--input_root", input_root, "--storage_root", storage_root,
+                "--metrics_port", "0", "--log_level", "warn"]
+
+    # ------------------------------------------------------------------- api
+    def bench_api(self):
+        client = self.have("bench-api")
+        coordinator = self.have("batchscribe-coordinator")
+        if not client or not coordinator:
+            return
+        n = self.p["api_documents"]
+        # N distinct paths: hard links to one small PDF (what SubmitDocuments
+        # reads is the directory entry and the size, never the bytes).
+        inputs = os.path.join(self.work, "api", "inputs")
+        docs = os.path.join(inputs, "docs")
+        stamp = os.path.join(docs, ".complete-%d" % n)
+        if not os.path.exists(stamp):
+            log("linking %d input documents" % n)
+            shutil.rmtree(docs, ignore_errors=True)
+            one = self.pdfs(self.corpus("api-one", 1, 20_000))[0]
+            os.makedirs(docs)
+            for i in range(1, n + 1):
+                os.link(one, os.path.join(docs, "doc-%06d.pdf" % i))
+            open(stamp, "w").close()
+        samples = {k: [] for k in ("submit", "floor", "get50", "get99", "list50", "list99",
+                                   "rate", "late", "coord_cpu")}
+        for run in range(self.args.runs):
+            log("api run %d/%d (%d documents)" % (run + 1, self.args.runs, n))
+            db_url = self.fresh_database("bench_api")
+            storage = self.scratch("api-storage")
+            port = self.free_port()
+            cmd = self.coordinator_cmd(port, db_url, inputs, storage)
+            subprocess.run(cmd + ["--migrate_only"], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            self.start("coordinator", cmd, port=port)
+            server = "127.0.0.1:%d" % port
+            m = measure([client, "submit", "--server", server, "--count", str(n),
+                         "--directory", "docs"])
+            samples["submit"].append(m.result["seconds"])
+            batch = m.result["batch"]
+            m = measure([client, "load", "--server", server, "--batch", batch, "--rate",
+                         str(self.p["api_rate"]), "--seconds", str(self.p["api_seconds"])])
+            res = m.result
+            samples["get50"].append(res["get_batch"]["p50_ms"])
+            samples["get99"].append(res["get_batch"]["p99_ms"])
+            samples["list50"].append(res["list_documents"]["p50_ms"])
+            samples["list99"].append(res["list_documents"]["p99_ms"])
+            samples["rate"].append(res["achieved_rate"])
+            samples["late"].append(res["late"])
+            samples["coord_cpu"].append(self.stop_all()["coordinator"])
+            # The database's own floor for the rows a submit writes: one
+            # INSERT ... SELECT of N document rows into a fresh schema.
+            self.psql("DELETE FROM batches", "bench_api")
+            floor_sql = (
+                "INSERT INTO batches (id, request_hash, state, model, mode, prompt, json_schema,"
+                " max_completion_tokens, skip_existing) VALUES ('floor', 'x', 'PENDING',"
+                " 'gpt-4.1-mini', 'BATCH', 'p', '{}', 16000, true);"
+                " INSERT INTO documents (batch_id, document_id, path, size_bytes, state)"
+                " SELECT 'floor', 'doc-' || lpad(g::text, 6, '0'),"
+                " 'docs/doc-' || lpad(g::text, 6, '0') || '.pdf', 20000, 'PENDING'"
+                " FROM generate_series(1, %d) g;" % n)
+            m = measure(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", db_url, "-c", floor_sql])
+            samples["floor"].append(m.wall_s)
+        self.psql("DROP DATABASE IF EXISTS bench_api WITH (FORCE)")
+        r = self.report
+        rate = self.p["api_rate"]
+        r.add("api", "SubmitDocuments, %d documents" % n, "s", samples["submit"], better="lower",
+              compare=samples["floor"], compare_name="psql: INSERT ... SELECT of the rows",
+              target=lambda row: row["median"] < 10, target_text="< 10 s")
+        r.add("api", "GetBatch p50 at %d req/s" % rate, "ms", samples["get50"], better="lower")
+        r.add("api", "GetBatch p99 at %d req/s" % rate, "ms", samples["get99"], better="lower",
+              target=lambda row: row["median"] < 10, target_text="< 10 ms")
+        r.add("api", "ListDocuments p50 at %d req/s" % rate, "ms", samples["list50"],
+              better="lower")
+        r.add("api", "ListDocuments p99 at %d req/s" % rate, "ms", samples["list99"],
+              better="lower")
+        r.add("api", "achieved request rate", "req/s", samples["rate"],
+              note="late sends (>10 ms after their slot): %s" % samples["late"])
+        r.add("api", "coordinator CPU for submit + load", "CPU-s", samples["coord_cpu"],
+              better="lower")
+
+    # ------------------------------------------------------------------- e2e
+    def emulator_cmd(self, port, state_dir):
+        return [os.path.join(self.bin, "openai-emulator"), "--listen", "127.0.0.1:%d" % port,
+                "--state_dir", state_dir, "--validate_ms", "0", "--in_progress_ms", "0",
+                "--finalize_ms", "0"]
+
+    def worker_cmd(self, db_url, input_root, storage_root, emulator_port):
+        return [os.path.join(self.bin, "batchscribe-worker"), "--database_url", db_url,
+                "--input_root", input_root, "--storage_root", storage_root,
+                "--openai_base_url", "http://127.0.0.1:%d/v1" % emulator_port,
+                "--metrics_port", "0", "--poll_interval_ms", "100", "--log_level", "warn"]
+
+    def bench_e2e(self):
+        client = self.have("bench-api")
+        needed = [self.have(b) for b in ("batchscribe-coordinator", "batchscribe-worker",
+                                         "openai-emulator")]
+        count, size = self.p["e2e_count"], self.p["e2e_size"]
+        corpus = self.corpus("e2e", count, size)
+        # Until a run of ours has produced the real output files: transcripts
+        # the size of the corpus's text layer (3 pages of ~700 characters).
+        output = self.output_file(count, page_chars=700)
+        files = self.pdfs(corpus)
+        self.warm(files)
+        input_root = os.path.dirname(corpus)
+        names = ("coordinator", "worker-1", "worker-2", "emulator", "postgres")
+        samples = {k: [] for k in ("ours", "seed", "seed_prepare", "seed_retrieve") + names}
+        for run in range(self.args.runs):
+            log("e2e run %d/%d (%d x %d KB)" % (run + 1, self.args.runs, count, size // 1000))
+            if client and all(needed):
+                db_url = self.fresh_database("bench_e2e")
+                storage = self.scratch("e2e-storage")
+                state = self.scratch("e2e-emulator")
+                cport, eport = self.free_port(), self.free_port()
+                ccmd = self.coordinator_cmd(cport, db_url, input_root, storage)
+                subprocess.run(ccmd + ["--migrate_only"], check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                pg_before = self.postgres_cpu()
+                self.start("emulator", self.emulator_cmd(eport, state), port=eport)
+                self.start("coordinator", ccmd, port=cport)
+                key = {"OPENAI_API_KEY": "sk-bench-not-a-secret"}
+                for w in ("worker-1", "worker-2"):
+                    self.start(w, self.worker_cmd(db_url, input_root, storage, eport), env=key)
+                server = "127.0.0.1:%d" % cport
+                start = time.monotonic()
+                m = measure([client, "submit", "--server", server, "--count", str(count),
+                             "--directory", os.path.basename(corpus)])
+                batch = m.result["batch"]
+                m = measure([client, "wait", "--server", server, "--batch", batch,
+                             "--timeout_s", "7200"], check=False)
+                elapsed = time.monotonic() - start
+                cpu = self.stop_all()
+                cpu["postgres"] = self.postgres_cpu() - pg_before
+                if m.returncode != 0 or m.result.get("succeeded") != count:
+                    self.notes.append("e2e run %d did not succeed fully: %s" % (run + 1,
+                                                                                m.result))
+                samples["ours"].append(count / elapsed)
+                for name in names:
+                    samples[name].append(cpu.get(name, 0) * 1000 / count)
+                # The seed's retrieve then reads exactly what the emulator answered.
+                outputs = sorted(glob.glob(os.path.join(storage, "batches", "*", "shards", "*",
+                                                        "output.jsonl")))
+                if outputs:
+                    output = os.path.join(self.work, "corpus", "e2e-output.jsonl")
+                    with open(output, "wb") as out:
+                        for path in outputs:
+                            with open(path, "rb") as f:
+                                shutil.copyfileobj(f, out)
+                shutil.rmtree(storage, ignore_errors=True)
+            seed = os.path.join(HERE, "seed_reference.py")
+            shard = os.path.join(self.scratch("e2e-seed"), "input.jsonl")
+            m1 = measure([PYTHON, seed, "prepare", "--input", corpus, "--out", shard])
+            os.remove(shard)
+            m2 = measure([PYTHON, seed, "retrieve", "--output", output, "--storage",
+                          self.scratch("e2e-seed-storage")])
+            samples["seed_prepare"].append(m1.wall_s)
+            samples["seed_retrieve"].append(m2.wall_s)
+            samples["seed"].append(count / (m1.wall_s + m2.wall_s))
+        shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
+        r = self.report
+        label = "%d x %d KB" % (count, size // 1000)
+        if samples["ours"]:
+            self.psql("DROP DATABASE IF EXISTS bench_e2e WITH (FORCE)")
+            r.add("e2e", "coordinator + 2 workers + emulator, " + label, "documents/s",
+                  samples["ours"], compare=samples["seed"],
+                  compare_name="seed Python prepare + retrieve alone",
+                  target=lambda row: row.get("ratio", 0) >= 5, target_text=">= 5x Python")
+            for name in names:
+                r.add("e2e", "CPU per 1,000 documents: " + name, "CPU-s", samples[name],
+                      better="lower")
+        else:
+            r.add("e2e", "seed Python prepare + retrieve, " + label, "documents/s",
+                  samples["seed"])
+
     def db_url(self, database):
         url = self.args.pg_url
         scheme = url.find("://")
@@ -469,6 +743,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", required=True, help="build folder with bin/")
     parser.add_argument("--pg_url", required=True, help="superuser URL of a throwaway cluster")
+    parser.add_argument("--pg_dir", required=True, help="its folder (data/postmaster.pid)")
     parser.add_argument("--work", required=True, help="folder for corpora and scratch files")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--runs", type=int, default=3)
@@ -480,7 +755,11 @@ def main():
     for w in which:
         if not hasattr(Bench, "bench_" + w):
             parser.error("unknown benchmark " + w)
-    Bench(args).run(which)
+    bench = Bench(args)
+    try:
+        bench.run(which)
+    finally:
+        bench.stop_all()
     return 0
 
 

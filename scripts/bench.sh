@@ -69,5 +69,5 @@ trap cleanup EXIT INT TERM
 pg_start "$work/pg"
 echo "bench.sh: PostgreSQL on port $PG_PORT, work folder $work" >&2
 
-/usr/bin/python3 "$here/bench/harness.py" --build "$build" --pg_url "$PG_URL" --work "$work" \
+/usr/bin/python3 "$here/bench/harness.py" --build "$build" --pg_url "$PG_URL" --pg_dir "$work/pg" --work "$work" \
   --profile "$profile" --runs "$runs" --only "$only" --out "$here/bench/out/results.json"
