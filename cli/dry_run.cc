@@ -12,6 +12,7 @@
 
 #include "cli/defaults.h"
 #include "cli/format.h"
+#include "libs/jsonl/request_line.h"
 #include "libs/storage/document_id.h"
 #include "libs/storage/input_root.h"
 #include "libs/storage/layout.h"
@@ -27,37 +28,8 @@ constexpr int kDefaultMaxCompletionTokens = 16000;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t Base64Size(int64_t bytes) { return 4 * CeilDiv(bytes, 3); }
-
 // Text tokens for `chars` bytes of UTF-8 text: ~4 characters per token.
 int64_t TextTokens(int64_t chars) { return CeilDiv(std::max<int64_t>(chars, 0), 4); }
-
-// The request line of a document without its base64 payload, newline included;
-// the worker's line has the same shape (openai-batch-api.md §8.1).
-int64_t LineFramingBytes(const std::string& document_id, const std::string& filename,
-                         const std::string& model, int max_completion_tokens,
-                         const std::string& prompt, const nlohmann::json& schema) {
-  nlohmann::json line = {
-      {"custom_id", document_id},
-      {"method", "POST"},
-      {"url", "/v1/chat/completions"},
-      {"body",
-       {{"model", model},
-        {"max_completion_tokens", max_completion_tokens},
-        {"messages",
-         nlohmann::json::array(
-             {{{"role", "user"},
-               {"content",
-                nlohmann::json::array({{{"type", "text"}, {"text", prompt}},
-                                       {{"type", "file"},
-                                        {"file",
-                                         {{"filename", filename},
-                                          {"file_data", "data:application/pdf;base64,"}}}}})}}})},
-        {"response_format",
-         {{"type", "json_schema"},
-          {"json_schema", {{"name", "transcript"}, {"strict", true}, {"schema", schema}}}}}}}};
-  return static_cast<int64_t>(line.dump().size()) + 1;
-}
 
 struct PdfText {
   int pages = 0;
@@ -121,6 +93,13 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
   if (schema.is_discarded() || !schema.is_object()) {
     return absl::InvalidArgumentError("json_schema: not a JSON object");
   }
+  // The worker's own line builder, so that line sizes are exact.
+  auto lines =
+      jsonl::RequestLineBuilder::Create({.model = plan.model,
+                                         .prompt = prompt,
+                                         .json_schema = schema_text,
+                                         .max_completion_tokens = plan.max_completion_tokens});
+  if (!lines.ok()) return lines.status();
   const bool skip_existing = !request.has_skip_existing() || request.skip_existing();
 
   auto root = storage::InputRoot::Open(options.input_root);
@@ -182,10 +161,9 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
     }
     const PdfText text = ReadPdfText(info->resolved_path, doc.size_bytes);
     doc.pages = text.pages;
-    doc.line_bytes =
-        LineFramingBytes(doc.document_id, std::filesystem::path(path).filename().string(),
-                         plan.model, plan.max_completion_tokens, prompt, schema) +
-        Base64Size(doc.size_bytes);
+    doc.line_bytes = static_cast<int64_t>(
+        lines->LineBytes(doc.document_id, std::filesystem::path(path).filename().string(),
+                         static_cast<uint64_t>(doc.size_bytes)));
     doc.input_tokens =
         prompt_tokens + TextTokens(text.text_bytes) + kImageTokensPerPage * doc.pages;
     // The transcript repeats the text layer inside a small JSON frame.

@@ -2,9 +2,8 @@
 // `batchscribe submit --dry-run`: plans the shards and estimates tokens and cost
 // of a submission locally, from the PDFs themselves, without sending anything.
 //
-// The figures are estimates. Line sizes are exact up to the JSON framing (the
-// base64 size of a PDF is 4/3 of its bytes, the rest of the request line is
-// built and measured); tokens follow the rule of thumb of ~4 characters per text
+// Line sizes are exact (the worker's own request-line builder measures them:
+// the PDF's base64 is 4/3 of its bytes, plus the JSON around it); tokens follow the rule of thumb of ~4 characters per text
 // token plus a fixed image cost per page, since the model receives both the text
 // layer and an image of each page.
 
