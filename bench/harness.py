@@ -388,6 +388,7 @@ class Bench:
                 if not durable:
                     samples["seed_rss"].append(m.max_rss_bytes / MIB)
         shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
+        self.bench_durability(lines)
         r = self.report
         label = "%d lines, 3-page transcripts" % lines
         if retrieve:
@@ -404,6 +405,33 @@ class Bench:
         else:
             r.add("retrieve", "seed Python, " + label, "lines/s", samples["seed"])
             r.add("retrieve", "seed Python + fsync per file", "lines/s", samples["seed_durable"])
+
+    def bench_durability(self, files):
+        """The storage side of retrieve alone: N transcript-sized files written
+        with each durability strategy (bench/durability_bench.cc)."""
+        tool = self.have("bench-durability")
+        if not tool:
+            return
+        modes = (("per_file", 1), ("parallel", 16), ("group", 1), ("none", 1))
+        samples = {m: [] for m, _ in modes}
+        for run in range(self.args.runs):
+            log("transcript writes, %d files, run %d/%d" % (files, run + 1, self.args.runs))
+            for mode, threads in modes:
+                folder = self.scratch("durability")
+                m = measure([tool, "--dir", folder, "--files", str(files), "--bytes", "6500",
+                             "--mode", mode, "--threads", str(threads)])
+                samples[mode].append(m.result["files_per_s"])
+        shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
+        r = self.report
+        r.add("retrieve", "transcript writes: AtomicWriteFile (2 fsyncs each)", "files/s",
+              samples["per_file"], compare=samples["none"],
+              compare_name="write + rename, never synced")
+        r.add("retrieve", "transcript writes: AtomicWriteFile from 16 threads", "files/s",
+              samples["parallel"], compare=samples["none"],
+              compare_name="write + rename, never synced")
+        r.add("retrieve", "transcript writes: write + rename, one syncfs", "files/s",
+              samples["group"], compare=samples["none"],
+              compare_name="write + rename, never synced")
 
     # ----------------------------------------------------------------- queue
     def bench_queue(self):

@@ -43,10 +43,12 @@ done
 "$here/scripts/bootstrap.sh"
 
 build=${BATCHSCRIBE_BENCH_BUILD_DIR:-$here/build-bench}
-cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBATCHSCRIBE_WERROR=ON >/dev/null
+# Release (-O3). Warnings are scripts/test.sh's business (-Werror, -O2): at -O3
+# GCC 12 reports false -Wrestrict positives in std::string code (GCC bug 105329).
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBATCHSCRIBE_WERROR=OFF >/dev/null
 # Only what the benchmarks run: the bench programs and the three services.
 targets=()
-for t in bench-prepare bench-retrieve bench-queue bench-api bench-e2e \
+for t in bench-prepare bench-retrieve bench-durability bench-queue bench-api \
          batchscribe-coordinator batchscribe-worker openai-emulator; do
   if cmake --build "$build" --target help 2>/dev/null | grep -q "^\.\.\. $t\$"; then
     targets+=(--target "$t")
