@@ -82,6 +82,13 @@ def check_structure(c, cfg):
     c.check(worker.get("depends_on", {}).get("migrate", {}).get("condition")
             == "service_completed_successfully", "worker must wait for migrate")
     c.check(services["cli"].get("profiles") == ["cli"], "cli must be behind the cli profile")
+    script = command_of(worker)[-1] if command_of(worker) else ""
+    drain = deploylib.worker_drain_seconds(script.split(), worker.get("environment") or {})
+    grace = deploylib.duration_seconds(worker.get("stop_grace_period", "10s"))
+    if c.check(drain is not None, "worker: set the drain (BATCHSCRIBE_DRAIN_SECONDS)"):
+        c.check(grace >= drain + deploylib.HAND_BACK_SECONDS,
+                f"worker stop_grace_period {grace:.0f} s does not fit the drain "
+                f"({drain} s + {deploylib.HAND_BACK_SECONDS} s to hand back)")
 
     shared = {}
     for name in ("coordinator", "worker"):

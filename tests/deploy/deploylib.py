@@ -182,6 +182,30 @@ def flags_in_args(args):
     return out
 
 
+# Seconds the worker needs after its drain to hand back what is left and exit.
+HAND_BACK_SECONDS = 15
+
+
+def worker_drain_seconds(args, env):
+    """The worker's --drain_seconds as the deploy file sets it (flag or
+    BATCHSCRIBE_DRAIN_SECONDS), or None when it relies on the default."""
+    for a in args:
+        if a.startswith("--drain_seconds="):
+            return int(a.split("=", 1)[1])
+    if "--drain_seconds" in args:
+        return int(args[args.index("--drain_seconds") + 1])
+    value = env.get("BATCHSCRIBE_DRAIN_SECONDS")
+    return int(value) if value is not None else None
+
+
+def duration_seconds(text):
+    """Compose durations: 90s, 1m30s, 2m, 1h."""
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)(us|ms|s|m|h)", str(text)):
+        total += float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
+    return total
+
+
 def write_json(path, data):
     with open(path, "w") as f:
         json.dump(data, f)

@@ -343,8 +343,13 @@ def check_workloads(c, objects, overlay):
         metrics = env.get("BATCHSCRIBE_METRICS_PORT")
         c.check(metrics is not None and int(metrics) == ports.get("metrics"),
                 "worker: BATCHSCRIBE_METRICS_PORT != containerPort metrics")
-        c.check(isinstance(pod.get("terminationGracePeriodSeconds"), int),
-                "worker: terminationGracePeriodSeconds must be set (drain)")
+        grace = pod.get("terminationGracePeriodSeconds")
+        drain = deploylib.worker_drain_seconds(ctr.get("command", [])[1:] + ctr.get("args", []), env)
+        if c.check(isinstance(grace, int) and drain is not None,
+                   "worker: set terminationGracePeriodSeconds and the drain (BATCHSCRIBE_DRAIN_SECONDS)"):
+            c.check(grace >= drain + deploylib.HAND_BACK_SECONDS,
+                    f"worker: terminationGracePeriodSeconds {grace} does not fit the drain "
+                    f"({drain} s + {deploylib.HAND_BACK_SECONDS} s to hand back)")
 
     for comp in ("coordinator", "worker"):
         obj = by_comp.get(comp)

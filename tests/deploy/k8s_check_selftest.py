@@ -23,6 +23,7 @@ EXPECTED = [
     "coordinator gRPC port: open to everyone",
     "key OPENAI_API_KEY looks like a secret",
     "value of OPENAI_API_KEY looks like a credential",
+    "worker: terminationGracePeriodSeconds 120 does not fit the drain",
 ]
 
 
