@@ -1,8 +1,9 @@
 # Writes OUTPUT, a C++ file defining batchscribe::db::EmbeddedMigrations() from the
-# .sql files in INPUTS (already sorted by name). Run with cmake -P at build time.
+# .sql files in INPUTS ('|'-separated, sorted by name). Run with cmake -P at build time.
 set(_delim "bs_sql")
+string(REPLACE "|" ";" _files "${INPUTS}")
 set(_body "")
-foreach(f ${INPUTS})
+foreach(f ${_files})
   get_filename_component(_name ${f} NAME_WE)
   file(READ ${f} _sql)
   string(FIND "${_sql}" ")${_delim}\"" _clash)

@@ -16,21 +16,23 @@ namespace batchscribe::storage {
 namespace fs = std::filesystem;
 namespace {
 
+// `what` names the thing for the message ("" for the caller's path, which the
+// caller names itself).
 absl::Status ErrnoStatus(int err, std::string_view what) {
-  std::string message = std::string(what) + ": " + std::strerror(err);
+  std::string prefix = what.empty() ? "" : std::string(what) + ": ";
   switch (err) {
     case ENOENT:
     case ENOTDIR:
-      return absl::NotFoundError(std::string(what) + ": does not exist");
+      return absl::NotFoundError(prefix + "does not exist");
     case EACCES:
     case EPERM:
-      return absl::PermissionDeniedError(message);
+      return absl::PermissionDeniedError(prefix + "permission denied");
     case ELOOP:
-      return absl::InvalidArgumentError(std::string(what) + ": too many levels of symlinks");
+      return absl::InvalidArgumentError(prefix + "too many levels of symlinks");
     case ENAMETOOLONG:
-      return absl::InvalidArgumentError(std::string(what) + ": path too long");
+      return absl::InvalidArgumentError(prefix + "path too long");
     default:
-      return absl::UnavailableError(message);
+      return absl::UnavailableError(prefix + std::strerror(err));
   }
 }
 
@@ -153,7 +155,7 @@ bool InputRoot::Contains(const fs::path& resolved) const {
 }
 
 absl::StatusOr<fs::path> InputRoot::Resolve(const std::string& normalized) const {
-  auto resolved = RealPath(normalized.empty() ? root_ : root_ / normalized, "path");
+  auto resolved = RealPath(normalized.empty() ? root_ : root_ / normalized, "");
   if (!resolved.ok()) return resolved.status();
   if (!Contains(*resolved)) {
     return absl::InvalidArgumentError("path leads outside the input root (through a symlink)");
@@ -180,7 +182,7 @@ absl::StatusOr<InputFile> InputRoot::OpenInputFile(std::string_view relative_pat
     if (errno == ELOOP) {
       return absl::InvalidArgumentError("path changed while being opened (symlink swapped in)");
     }
-    return ErrnoStatus(errno, "path");
+    return ErrnoStatus(errno, "");
   }
   InputFile file(fd, InputFileInfo{*normalized, *resolved, 0});
 
@@ -199,7 +201,7 @@ absl::StatusOr<InputFile> InputRoot::OpenInputFile(std::string_view relative_pat
   }
 
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "path");
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "");
   if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError("not a regular file");
   file.info_.size_bytes = st.st_size;
 
@@ -208,7 +210,7 @@ absl::StatusOr<InputFile> InputRoot::OpenInputFile(std::string_view relative_pat
   do {
     got = ::pread(fd, magic, sizeof(magic), 0);
   } while (got < 0 && errno == EINTR);
-  if (got < 0) return ErrnoStatus(errno, "reading path");
+  if (got < 0) return ErrnoStatus(errno, "reading");
   if (static_cast<std::size_t>(got) != sizeof(magic) ||
       std::string_view(magic, sizeof(magic)) != kPdfMagic) {
     return absl::InvalidArgumentError("not a PDF (does not start with %PDF-)");
