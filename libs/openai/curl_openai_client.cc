@@ -316,6 +316,17 @@ absl::StatusOr<CurlOpenAiClient::Reply> CurlOpenAiClient::Execute(const Call& ca
     }
     auto started = std::chrono::steady_clock::now();
     Reply reply = PerformOnce(call);
+    if (options_.on_response) {
+      curl_off_t sent = 0;
+      curl_off_t received = 0;
+      curl_easy_getinfo(static_cast<CURL*>(curl_), CURLINFO_SIZE_UPLOAD_T, &sent);
+      curl_easy_getinfo(static_cast<CURL*>(curl_), CURLINFO_SIZE_DOWNLOAD_T, &received);
+      std::string_view path(call.path);
+      path = path.substr(0, path.find('?'));
+      options_.on_response(call.method, path,
+                           reply.curl_code == CURLE_OK ? static_cast<int>(reply.http_status) : 0,
+                           sent, received);
+    }
     auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

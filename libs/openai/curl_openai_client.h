@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "libs/openai/openai_client.h"
 #include "libs/openai/retry_policy.h"
@@ -43,6 +44,11 @@ struct ClientOptions {
   /// Polled during transfers and sleeps: true stops the call with CANCELLED
   /// (lease lost, shutdown). Default: never.
   std::function<bool()> aborted;
+  /// Called after every HTTP attempt (for metrics): `path` without the query,
+  /// `http_status` 0 when no reply arrived, bytes sent and received.
+  std::function<void(std::string_view method, std::string_view path, int http_status,
+                     int64_t bytes_sent, int64_t bytes_received)>
+      on_response;
 };
 
 class CurlOpenAiClient : public OpenAiClient {

@@ -127,7 +127,7 @@ ReleaseCounts ReleaseShardDocuments(pqxx::work& tx, const std::string& batch_id,
 }
 
 ReleaseCounts AbandonShard(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
-                           const std::string& reason) {
+                           const std::string& reason, bool cancel_at_openai) {
   auto shard = tx.exec_params(
       "SELECT state, coalesce(openai_batch_id, '') FROM shards "
       "WHERE batch_id = $1 AND shard_id = $2 FOR UPDATE",
@@ -141,7 +141,7 @@ ReleaseCounts AbandonShard(pqxx::work& tx, const std::string& batch_id, const st
         "WHERE batch_id = $1 AND shard_id = $2",
         batch_id, shard_id, reason.substr(0, 2000));
   }
-  if (live && shard[0][0].as<std::string>() == "SUBMITTED" &&
+  if (live && cancel_at_openai && shard[0][0].as<std::string>() == "SUBMITTED" &&
       !shard[0][1].as<std::string>().empty()) {
     // The OpenAI batch may still run: cancel it so that the released documents
     // are not paid for twice.

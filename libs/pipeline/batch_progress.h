@@ -71,11 +71,11 @@ ReleaseCounts ReleaseShardDocuments(pqxx::work& tx, const std::string& batch_id,
 
 /// Gives up a shard whose task failed for good: the shard becomes FAILED with
 /// `reason`, its in-flight documents are released (one attempt spent), a
-/// `cancel` task is queued when the shard may still run at OpenAI (so that it
-/// is not paid for twice), the error is recorded and the batch finished if
-/// settled.
+/// `cancel` task is queued when the shard may still run at OpenAI and
+/// `cancel_at_openai` (so that it is not paid for twice), the error is
+/// recorded and the batch finished if settled.
 ReleaseCounts AbandonShard(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
-                           const std::string& reason);
+                           const std::string& reason, bool cancel_at_openai = true);
 
 /// Fails the PENDING documents of a batch (e.g. its planning failed for good)
 /// and finishes the batch if settled. Returns how many documents failed.

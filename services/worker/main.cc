@@ -1,0 +1,138 @@
+// batchscribe-worker: runs the pipeline's tasks (plan, prepare, submit, poll,
+// retrieve, cancel, transcribe) claimed from PostgreSQL. Any number of workers
+// share the work through the database only. SIGTERM: stop claiming, let
+// running tasks finish for --drain_seconds, hand back the rest, exit.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "libs/common/logging.h"
+#include "libs/common/secrets.h"
+#include "libs/db/migrations.h"
+#include "libs/metrics/metrics.h"
+#include "libs/openai/curl_openai_client.h"
+#include "services/worker/worker.h"
+#include "services/worker/worker_flags.h"
+
+namespace {
+
+using batchscribe::worker::WorkerConfig;
+namespace log = batchscribe::log;
+
+std::string Hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "worker";
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"batchscribe-worker: runs the batchscribe pipeline tasks"};
+  batchscribe::worker::WorkerFlags flags;
+  batchscribe::worker::AddWorkerFlags(app, flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  log::Init("worker", flags.log_level);
+
+  auto config = batchscribe::worker::BuildConfig(flags);
+  if (!config.ok()) {
+    log::Error("invalid configuration", {{"error", std::string(config.status().message())}});
+    return 2;
+  }
+  config->owner = Hostname() + ":" + std::to_string(getpid());
+  batchscribe::RegisterDatabaseUrlSecret(config->database_url);
+
+  auto input_root = batchscribe::storage::InputRoot::Open(config->input_root);
+  if (!input_root.ok()) {
+    log::Error("invalid --input_root", {{"error", std::string(input_root.status().message())}});
+    return 2;
+  }
+
+  // SIGTERM/SIGINT are handled by a thread (sigwait), so block them first in
+  // every thread that follows.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  batchscribe::metrics::MetricsOptions metrics_options;
+  metrics_options.port = flags.metrics_port;
+  metrics_options.service = "worker";
+  auto metrics = batchscribe::metrics::Metrics::Start(metrics_options);
+  if (!metrics.ok()) {
+    log::Error("metrics endpoint failed", {{"error", std::string(metrics.status().message())}});
+    return 1;
+  }
+
+  // The schema may not exist yet when workers start before the coordinator.
+  for (int attempt = 0;; ++attempt) {
+    auto applied = batchscribe::db::ApplyMigrations(config->database_url);
+    if (applied.ok()) break;
+    if (attempt >= 60) {
+      log::Error("database unavailable", {{"error", std::string(applied.status().message())}});
+      return 1;
+    }
+    if (attempt == 0) {
+      log::Warn("waiting for the database", {{"error", std::string(applied.status().message())}});
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+
+  batchscribe::openai::ClientOptions client_options;
+  client_options.base_url = config->openai_base_url;
+  client_options.api_key = config->openai_api_key;
+  client_options.max_retries = config->openai_max_retries;
+  batchscribe::metrics::Metrics* m = metrics->get();
+  client_options.on_response = [m](std::string_view method, std::string_view path, int status,
+                                   int64_t sent, int64_t received) {
+    m->OpenAiRequest(batchscribe::metrics::OpenAiEndpoint(method, path), status);
+    if (sent > 0) m->BytesUploaded(sent);
+    if (received > 0) m->BytesDownloaded(received);
+  };
+  auto factory =
+      [client_options](
+          std::function<bool()> aborted) -> std::unique_ptr<batchscribe::openai::OpenAiClient> {
+    batchscribe::openai::ClientOptions options = client_options;
+    options.aborted = std::move(aborted);
+    return std::make_unique<batchscribe::openai::CurlOpenAiClient>(std::move(options));
+  };
+
+  batchscribe::queue::SystemClock clock;
+  const auto drain = config->drain_timeout;
+  batchscribe::worker::Worker worker(*std::move(config), *std::move(input_root), factory, **metrics,
+                                     clock);
+  worker.Start();
+
+  int received = 0;
+  sigwait(&signals, &received);
+  log::Info("signal received: draining", {{"signal", received}, {"drain_seconds", drain.count()}});
+  worker.Drain();
+  // A second signal or the end of the drain period stops the stragglers.
+  std::thread stopper([&] {
+    struct timespec timeout;
+    timeout.tv_sec = static_cast<time_t>(drain.count());
+    timeout.tv_nsec = 0;
+    siginfo_t info;
+    sigtimedwait(&signals, &info, &timeout);
+    worker.Stop();
+  });
+  worker.Join();
+  // Wake the stopper if it is still waiting.
+  pthread_kill(stopper.native_handle(), SIGTERM);
+  stopper.join();
+  log::Info("worker stopped");
+  return 0;
+}

@@ -1,0 +1,45 @@
+#include "services/worker/shard_planning.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace batchscribe::worker {
+
+ShardLimits EffectiveShardLimits(const WorkerConfig& config) {
+  ShardLimits limits;
+  limits.max_bytes =
+      static_cast<uint64_t>(std::clamp<int64_t>(config.max_shard_bytes, 1, kHardMaxShardBytes));
+  limits.max_requests = std::clamp(config.max_shard_requests, 1, kHardMaxShardRequests);
+  return limits;
+}
+
+std::vector<PlannedShard> GroupIntoShards(const std::vector<PlannedDocument>& documents,
+                                          const ShardLimits& limits) {
+  std::vector<PlannedShard> shards;
+  for (const PlannedDocument& doc : documents) {
+    if (shards.empty() || shards.back().bytes + doc.line_bytes > limits.max_bytes ||
+        static_cast<int>(shards.back().documents.size()) >= limits.max_requests) {
+      shards.emplace_back();
+    }
+    PlannedShard& shard = shards.back();
+    shard.documents.push_back(doc);
+    shard.bytes += doc.line_bytes;
+    shard.estimated_tokens += doc.estimated_tokens;
+  }
+  return shards;
+}
+
+std::string RequestFilename(std::string_view path) {
+  auto slash = path.rfind('/');
+  std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  return name.empty() ? std::string("document.pdf") : std::string(name);
+}
+
+int64_t EstimateInputTokens(const WorkerConfig& config, std::string_view prompt,
+                            int64_t pdf_bytes) {
+  double per_token = config.pdf_bytes_per_token > 0 ? config.pdf_bytes_per_token : 4.0;
+  return static_cast<int64_t>((prompt.size() + 3) / 4) +
+         static_cast<int64_t>(std::ceil(static_cast<double>(pdf_bytes) / per_token));
+}
+
+}  // namespace batchscribe::worker

@@ -1,0 +1,111 @@
+#pragma once
+// What a pipeline step sees (StepContext) and what it decides (StepResult).
+// Steps do their slow work (files, HTTP) outside any transaction and return
+// the database changes as a closure; the runtime applies it in the task
+// queue's fenced Complete / Snooze / Fail transaction, so a worker that lost
+// its lease writes nothing.
+
+#include <absl/status/status.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "libs/openai/openai_client.h"
+#include "libs/queue/task_queue.h"
+#include "libs/storage/input_root.h"
+#include "services/worker/worker_config.h"
+
+namespace batchscribe::metrics {
+class Metrics;
+}
+
+namespace batchscribe::worker {
+
+/// Test-only crash points (BATCHSCRIBE_TEST_CRASH_AT).
+class CrashPoints {
+ public:
+  explicit CrashPoints(std::vector<std::string> points) : points_(std::move(points)) {}
+  /// Kills the process with SIGKILL when `point` is armed: the harshest crash,
+  /// with no chance to clean up, exactly as a kill -9 from outside.
+  void Reach(const std::string& point) const;
+
+ private:
+  std::vector<std::string> points_;
+};
+
+/// Everything a step may use.
+struct StepContext {
+  const queue::Task& task;
+  const WorkerConfig& config;
+  /// This slot's connection, for reads and fenced writes.
+  pqxx::connection& conn;
+  openai::OpenAiClient& openai;
+  /// More clients, for steps that make concurrent calls (SYNC mode).
+  std::function<std::unique_ptr<openai::OpenAiClient>()> new_openai_client;
+  const storage::InputRoot& input_root;
+  const CrashPoints& crash_points;
+  metrics::Metrics& metrics;
+  /// True once the lease is lost or the process must stop now.
+  std::function<bool()> stopped;
+
+  /// "<batch>" of the subject.
+  std::string batch_id() const { return task.batch_id; }
+  /// "<shard>" of a "<batch>/<shard>" subject ("" otherwise).
+  std::string shard_id() const;
+};
+
+/// The decision of a step.
+struct StepResult {
+  enum class Kind {
+    kComplete,  // done: apply `work` and mark the task succeeded
+    kSnooze,    // not yet: apply `work`, run again after `delay`, no attempt used
+    kFail,      // failed: retry later (backoff or retry_after) or for good
+    kHandBack,  // stopped (shutdown, lease lost): give the task back untouched
+  };
+  Kind kind = Kind::kComplete;
+  std::function<void(pqxx::work&)> work;
+  std::chrono::milliseconds delay{0};
+  std::string note;
+  queue::Failure failure;
+  /// Runs after `work` committed (metrics of what it did).
+  std::function<void()> after_commit;
+
+  static StepResult Complete(std::function<void(pqxx::work&)> work = {});
+  static StepResult Snooze(std::chrono::milliseconds delay,
+                           std::function<void(pqxx::work&)> work = {}, std::string note = "");
+  static StepResult Retry(std::string error,
+                          std::optional<std::chrono::milliseconds> retry_after = std::nullopt);
+  static StepResult Permanent(std::string error);
+  static StepResult HandBack();
+  /// A failed call: CANCELLED -> hand back; an OpenAI error with a retry hint
+  /// -> retry after it; 401/403 and other client errors are retried too (a key
+  /// may be fixed while the task waits) unless `permanent_on_client_error`.
+  static StepResult FromStatus(const absl::Status& status, const std::string& what,
+                               bool permanent_on_client_error = false);
+};
+
+/// Runs `body` in a transaction that first locks the task row, fenced on its
+/// lease token, for the rare write a step makes before its outcome (the
+/// token-budget reservation). Returns false, having written nothing, when the
+/// lease was lost. Exceptions propagate to the runtime.
+bool RunFenced(StepContext& ctx, const std::function<void(pqxx::work&)>& body);
+
+/// The step functions, one per task kind.
+StepResult RunPlan(StepContext& ctx);
+StepResult RunPrepare(StepContext& ctx);
+StepResult RunSubmit(StepContext& ctx);
+StepResult RunPoll(StepContext& ctx);
+StepResult RunRetrieve(StepContext& ctx);
+StepResult RunCancel(StepContext& ctx);
+StepResult RunTranscribe(StepContext& ctx);
+
+/// Runs in the Fail transaction when a task of `kind` failed for good, so
+/// that its documents still end (retried in a new shard or FAILED).
+void OnTaskFailedForGood(pqxx::work& tx, const queue::Task& task, const std::string& error);
+
+}  // namespace batchscribe::worker
