@@ -224,9 +224,11 @@ int Run(const Flags& flags) {
     operations.BeginDrain();
     server->Shutdown(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(flags.shutdown_grace_ms));
+    log::Debug("server shut down");
   });
   server->Wait();
   shutdown.join();
+  log::Debug("server stopped");
   maintenance.Stop();
   hub.Stop();
   log::Info("stopped");
