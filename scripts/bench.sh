@@ -48,7 +48,7 @@ build=${BATCHSCRIBE_BENCH_BUILD_DIR:-$here/build-bench}
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBATCHSCRIBE_WERROR=OFF >/dev/null
 # Only what the benchmarks run: the bench programs and the three services.
 targets=()
-for t in bench-prepare bench-retrieve bench-durability bench-queue bench-api \
+for t in bench-prepare bench-retrieve bench-durability bench-base64 bench-queue bench-api \
          batchscribe-coordinator batchscribe-worker openai-emulator; do
   if cmake --build "$build" --target help 2>/dev/null | grep -q "^\.\.\. $t\$"; then
     targets+=(--target "$t")
