@@ -148,7 +148,8 @@ std::string SchemaErrors(const Json& schema, const Json& value) {
   return errors;
 }
 
-EmulatorProcess::EmulatorProcess(std::map<std::string, std::string> flags)
+EmulatorProcess::EmulatorProcess(
+    std::initializer_list<std::pair<const std::string, std::string>> flags)
     : flags_({{"--validate_ms", "20"},
               {"--in_progress_ms", "20"},
               {"--finalize_ms", "20"},

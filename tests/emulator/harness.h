@@ -55,7 +55,8 @@ class EmulatorProcess {
  public:
   /// `flags` override the fast test defaults (validate/in_progress/finalize/
   /// cancel 20 ms) and add others, e.g. {"--api_key", "k"}.
-  explicit EmulatorProcess(std::map<std::string, std::string> flags = {});
+  explicit EmulatorProcess(
+      std::initializer_list<std::pair<const std::string, std::string>> flags = {});
   ~EmulatorProcess();
 
   int port() const { return port_; }
