@@ -15,7 +15,7 @@ BUILD_PACKAGES=(
 )
 # Everything the tests and run-local need beyond the build.
 TOOL_PACKAGES=(
-  postgresql-15 postgresql-client-15 python3 python3-grpcio python3-grpc-tools
+  postgresql-15 postgresql-client-15 python3 python3-grpcio python3-grpc-tools python3-yaml python3-jsonschema
   openssl curl procps poppler-utils clang libclang-rt-14-dev
   docker-compose
 )
