@@ -146,10 +146,10 @@ def compose_config(name, env_file, quiet=False):
 # ---------------------------------------------------------------- binaries
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9_-]*)")
-# CLI11 prints "(Env:NAME)"; other parsers print "env: NAME", "$NAME" or
-# "[env NAME]". Anything shaped like an environment variable that the help text
-# names is taken as accepted.
-_ENV = re.compile(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
+# CLI11 prints an option's environment fallback as "(Env:NAME)"; a variable read
+# some other way is named in the help text as "$NAME" (the worker's
+# "File holding the OpenAI API key (else $OPENAI_API_KEY)").
+_ENV = re.compile(r"(?:\bEnv:\s*|\$)([A-Z][A-Z0-9_]*)\b")
 
 
 def binary_path(bin_dir, binary):

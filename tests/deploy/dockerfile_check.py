@@ -69,41 +69,50 @@ def bootstrap_list(name):
     return [p for p in r.stdout.split() if p]
 
 
-def package_of(path, cache):
-    """The Debian package that owns a library path (usrmerge-aware)."""
-    candidates = [path, os.path.realpath(path)]
-    for p in list(candidates):
+def path_variants(path):
+    """The spellings dpkg may know a library path by (usrmerge: /lib vs /usr/lib)."""
+    out = []
+    for p in (path, os.path.realpath(path)):
+        out.append(p)
         if p.startswith("/usr/lib/"):
-            candidates.append(p[len("/usr"):])
+            out.append(p[len("/usr"):])
         elif p.startswith("/lib/"):
-            candidates.append("/usr" + p)
-    for p in candidates:
-        if p in cache:
-            return cache[p]
-        r = deploylib.run(["dpkg", "-S", p])
-        if r.returncode == 0:
-            pkg = r.stdout.split(":")[0].strip()
-            cache[p] = pkg
-            return pkg
-    return None
+            out.append("/usr" + p)
+    return list(dict.fromkeys(out))
+
+
+def owners(paths):
+    """{path: package} for every path some installed package owns (one dpkg -S)."""
+    r = deploylib.run(["dpkg", "-S"] + sorted(paths))
+    out = {}
+    for line in r.stdout.splitlines():
+        pkgs, _, path = line.partition(": ")
+        if path and "diversion" not in pkgs:
+            out[path.strip()] = pkgs.split(",")[0].split(":")[0].strip()
+    return out
 
 
 def dependency_closure(packages):
-    """packages plus everything they depend on, per the installed dpkg database."""
+    """packages plus everything they depend on (recursively, any alternative,
+    virtual packages through Provides), per the installed dpkg database."""
+    r = deploylib.run(["dpkg-query", "-W",
+                       "-f=${Package}\t${Depends}, ${Pre-Depends}\t${Provides}\n"])
+    depends, providers = {}, {}
+    for line in r.stdout.splitlines():
+        name, deps, provides = (line.split("\t") + ["", ""])[:3]
+        depends[name] = [re.sub(r"\(.*?\)|:\w+", "", d).strip()
+                         for alt in deps.split(",") for d in alt.split("|")]
+        for p in provides.split(","):
+            p = re.sub(r"\(.*?\)|:\w+", "", p).strip()
+            if p:
+                providers.setdefault(p, []).append(name)
     seen, todo = set(), list(packages)
     while todo:
         pkg = todo.pop()
-        if pkg in seen:
+        if not pkg or pkg in seen:
             continue
         seen.add(pkg)
-        r = deploylib.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", pkg])
-        if r.returncode != 0:
-            continue
-        for alt in r.stdout.split(","):
-            for dep in alt.split("|"):
-                name = re.sub(r"\(.*?\)|:\w+", "", dep).strip()
-                if name:
-                    todo.append(name)
+        todo += depends.get(pkg, []) + providers.get(pkg, [])
     return seen
 
 
@@ -147,7 +156,8 @@ def main():
             f"runtime stage copies from outside the build stage: {copies}")
 
     closure = dependency_closure(runtime_pkgs)
-    cache, loaded_pkgs = {}, set()
+    loaded = {}  # binary -> {soname: path}
+    needed = {}  # binary -> DT_NEEDED sonames
     for binary in BINARIES:
         path = deploylib.binary_path(bin_dir, binary)
         if not os.access(path, os.X_OK):
@@ -159,18 +169,23 @@ def main():
         for line in r.stdout.splitlines():
             m = re.match(r"\s*(\S+)\s+=>\s+(\S+)", line)
             if m:
-                c.check(m.group(2) != "not", f"{binary}: {m.group(1)} not found")
-                libs[m.group(1)] = m.group(2)
+                if c.check(m.group(2) != "not", f"{binary}: {m.group(1)} not found"):
+                    libs[m.group(1)] = m.group(2)
             m = re.match(r"\s*(/\S+)\s+\(", line)
             if m:
                 libs[os.path.basename(m.group(1))] = m.group(1)
-        needed = set(re.findall(r"NEEDED\s+(\S+)", deploylib.run(["objdump", "-p", path]).stdout))
+        loaded[binary] = libs
+        needed[binary] = set(re.findall(r"NEEDED\s+(\S+)",
+                                        deploylib.run(["objdump", "-p", path]).stdout))
+    owner = owners({v for libs in loaded.values() for p in libs.values() for v in path_variants(p)})
+    loaded_pkgs = set()
+    for binary, libs in loaded.items():
         for soname, lib in sorted(libs.items()):
-            pkg = package_of(lib, cache)
+            pkg = next((owner[v] for v in path_variants(lib) if v in owner), None)
             if not c.check(pkg is not None, f"{binary}: no Debian package owns {lib}"):
                 continue
             loaded_pkgs.add(pkg)
-            if soname in needed:
+            if soname in needed[binary]:
                 c.check(pkg in runtime_pkgs,
                         f"{binary} links {soname} from {pkg}: add {pkg} to the runtime stage")
             else:
