@@ -106,13 +106,13 @@ def dependency_closure(packages):
             p = re.sub(r"\(.*?\)|:\w+", "", p).strip()
             if p:
                 providers.setdefault(p, []).append(name)
-    seen, todo = set(), list(packages)
-    while todo:
-        pkg = todo.pop()
+    seen, pending = set(), list(packages)
+    while pending:
+        pkg = pending.pop()
         if not pkg or pkg in seen:
             continue
         seen.add(pkg)
-        todo += depends.get(pkg, []) + providers.get(pkg, [])
+        pending += depends.get(pkg, []) + providers.get(pkg, [])
     return seen
 
 
