@@ -164,12 +164,17 @@ absl::StatusOr<fs::path> InputRoot::Resolve(const std::string& normalized) const
 }
 
 absl::StatusOr<InputFileInfo> InputRoot::Check(std::string_view relative_path) const {
-  auto file = OpenInputFile(relative_path);
+  auto file = OpenFile(relative_path, /*verify_opened=*/false);
   if (!file.ok()) return file.status();
   return file->info();
 }
 
 absl::StatusOr<InputFile> InputRoot::OpenInputFile(std::string_view relative_path) const {
+  return OpenFile(relative_path, /*verify_opened=*/true);
+}
+
+absl::StatusOr<InputFile> InputRoot::OpenFile(std::string_view relative_path,
+                                              bool verify_opened) const {
   auto normalized = NormalizeRelativePath(relative_path);
   if (!normalized.ok()) return normalized.status();
   if (normalized->empty()) return absl::InvalidArgumentError("path is empty");
@@ -188,16 +193,18 @@ absl::StatusOr<InputFile> InputRoot::OpenInputFile(std::string_view relative_pat
 
   // The descriptor names the file really opened: if any directory on the way
   // was swapped for a symlink after realpath, this differs.
-  char linked[PATH_MAX];
-  std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = ::readlink(proc.c_str(), linked, sizeof(linked) - 1);
-  if (n >= 0) {
-    linked[n] = '\0';
-    if (resolved->native() != linked) {
-      return absl::InvalidArgumentError("path changed while being opened");
+  if (verify_opened) {
+    char linked[PATH_MAX];
+    std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(proc.c_str(), linked, sizeof(linked) - 1);
+    if (n >= 0) {
+      linked[n] = '\0';
+      if (resolved->native() != linked) {
+        return absl::InvalidArgumentError("path changed while being opened");
+      }
+    } else if (errno != ENOENT) {
+      return ErrnoStatus(errno, "checking the opened file");
     }
-  } else if (errno != ENOENT) {
-    return ErrnoStatus(errno, "checking the opened file");
   }
 
   struct stat st {};
@@ -215,9 +222,7 @@ absl::StatusOr<InputFile> InputRoot::OpenInputFile(std::string_view relative_pat
       std::string_view(magic, sizeof(magic)) != kPdfMagic) {
     return absl::InvalidArgumentError("not a PDF (does not start with %PDF-)");
   }
-  // Reads block normally from here on.
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  // O_NONBLOCK stays set: it has no effect on regular files.
   return file;
 }
 

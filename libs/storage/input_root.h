@@ -86,7 +86,9 @@ class InputRoot {
   /// starts with "%PDF-". INVALID_ARGUMENT when the path is malformed, escapes
   /// the root, is not a regular file or not a PDF; NOT_FOUND when it does not
   /// exist; PERMISSION_DENIED when it cannot be read. Messages do not repeat the
-  /// path: callers name it.
+  /// path: callers name it. This is validation (the coordinator checks every
+  /// submitted file with it) and skips the opened-file check of OpenInputFile,
+  /// which is what guards the actual reads.
   absl::StatusOr<InputFileInfo> Check(std::string_view relative_path) const;
 
   /// Like Check, and returns the file opened read-only. This is how workers
@@ -105,6 +107,8 @@ class InputRoot {
 
  private:
   explicit InputRoot(std::filesystem::path root) : root_(std::move(root)) {}
+  /// Check and OpenInputFile; `verify_opened` adds the /proc/self/fd check.
+  absl::StatusOr<InputFile> OpenFile(std::string_view relative_path, bool verify_opened) const;
   /// Resolves a normalised relative path and checks the prefix.
   absl::StatusOr<std::filesystem::path> Resolve(const std::string& normalized) const;
   bool Contains(const std::filesystem::path& resolved) const;

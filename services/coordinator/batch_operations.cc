@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "libs/common/logging.h"
 #include "libs/db/transaction.h"
 #include "libs/pricing/price_table.h"
 #include "services/coordinator/batch_store.h"
@@ -82,14 +83,23 @@ absl::StatusOr<v1::SubmitDocumentsResponse> BatchOperations::SubmitDocuments(
   if (!earlier.ok()) return earlier.status();
   if (*earlier) return **earlier;
 
+  auto started = std::chrono::steady_clock::now();
   auto submission = validator_.Validate(request);
   if (!submission.ok()) return submission.status();
+  auto validated = std::chrono::steady_clock::now();
 
   const std::string batch_id = NewBatchId();
   absl::Status status = db::RunInTransaction(pool_, [&](pqxx::work& tx) {
     InsertSubmission(tx, batch_id, *submission);
     return absl::OkStatus();
   });
+  auto ms = [](auto d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  log::Debug("submission timing", {{"batch_id", batch_id},
+                                   {"documents", submission->documents.size()},
+                                   {"validate_ms", ms(validated - started)},
+                                   {"record_ms", ms(std::chrono::steady_clock::now() - validated)}});
   if (absl::IsAlreadyExists(status) && !request.request_id().empty()) {
     // The same request_id committed concurrently: answer as a replay.
     auto concurrent = replay();
