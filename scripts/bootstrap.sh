@@ -4,8 +4,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Build and runtime dependencies. deploy/docker/Dockerfile installs the same build
-# list; tests/deploy checks that the runtime list there matches RUNTIME_PACKAGES.
+# Build dependencies. deploy/docker/Dockerfile installs exactly this list in its
+# build stage; tests/deploy checks that, and that the Dockerfile's runtime stage
+# covers every shared library the built binaries load (ldd + dpkg -S).
 BUILD_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
