@@ -25,8 +25,10 @@
 #   BATCHSCRIBE_RUNLOCAL_GRPC_PORT  coordinator port (default 50051)
 #   BATCHSCRIBE_RUNLOCAL_EMULATOR_PORT  emulator port (default 18080)
 #   BATCHSCRIBE_RUNLOCAL_METRICS_PORT   coordinator metrics port (default 9464; the
-#                                       workers use the next two)
+#                                       workers use the next two; 0 turns metrics off)
 #   BATCHSCRIBE_RUNLOCAL_PG_PORT    PostgreSQL port (default: a free one)
+#   BATCHSCRIBE_RUNLOCAL_EMULATOR_FLAGS  extra emulator flags, e.g. "--in_progress_ms 60000"
+#                                   for batches that take a minute, or "--faults @file"
 #   BATCHSCRIBE_MODEL               model (default gpt-4.1-mini)
 #   BATCHSCRIBE_MODE                batch (default) or sync
 #   OPENAI_API_KEY, OPENAI_BASE_URL use the real API (or another compatible server)
@@ -237,10 +239,19 @@ else
   if ! is_ours emulator && port_busy "$emulator_port"; then
     die "port $emulator_port is taken; set BATCHSCRIBE_RUNLOCAL_EMULATOR_PORT"
   fi
-  # Seconds instead of hours, so that a demo finishes quickly.
+  # Seconds instead of hours, so that a demo finishes quickly; extra flags win.
+  extra_flags=${BATCHSCRIBE_RUNLOCAL_EMULATOR_FLAGS:-}
+  emulator_flags=()
+  for default in validate_ms=500 in_progress_ms=1500 finalize_ms=500 cancel_ms=500; do
+    flag=--${default%%=*}
+    case " $extra_flags " in
+      *" $flag "* | *" $flag="*) ;;
+      *) emulator_flags+=("$flag" "${default#*=}") ;;
+    esac
+  done
+  # shellcheck disable=SC2086  # the extra flags are meant to be split into words
   start emulator "$bin/openai-emulator" --listen "127.0.0.1:$emulator_port" \
-    --state_dir "$run_dir/emulator" --validate_ms 500 --in_progress_ms 1500 --finalize_ms 500 \
-    --cancel_ms 500
+    --state_dir "$run_dir/emulator" "${emulator_flags[@]}" $extra_flags
   wait_for emulator 30 port_busy "$emulator_port" || die "the emulator did not start"
   export OPENAI_BASE_URL=http://127.0.0.1:$emulator_port/v1
   # The emulator accepts any bearer token: this one is not a secret.
@@ -263,7 +274,8 @@ wait_for coordinator 60 "$bin/batchscribe-coordinator" --health_check "127.0.0.1
   || die "the coordinator did not become healthy (log: $log_dir/coordinator.log)"
 for i in 1 2; do
   start "worker-$i" "$bin/batchscribe-worker" --database_url "$DATABASE_URL" \
-    --input_root "$input_root" --storage_root "$data_root" --metrics_port $((metrics_port + i)) \
+    --input_root "$input_root" --storage_root "$data_root" \
+    --metrics_port $((metrics_port > 0 ? metrics_port + i : 0)) \
     --poll_interval_ms 500 "${batch_poll_args[@]}"
 done
 export BATCHSCRIBE_SERVER=127.0.0.1:$grpc_port
@@ -356,6 +368,8 @@ The stack keeps running (scripts/run-local.sh status | stop). Call the coordinat
   $rel_bin/batchscribe costs
   tools/node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge \\
     http://127.0.0.1:$grpc_port/batchscribe.v1.BatchService/GetBatch -d '{"name":"batches/$batch_id"}'
-  curl -s http://127.0.0.1:$metrics_port/metrics | grep '^batchscribe_'
 EOF
+if [ "$metrics_port" -gt 0 ]; then
+  echo "  curl -s http://127.0.0.1:$((metrics_port + 1))/metrics | grep '^batchscribe_'   # worker-1 (coordinator: $metrics_port)"
+fi
 exit "$rc"
