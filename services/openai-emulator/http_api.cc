@@ -401,6 +401,12 @@ void ApiServer::Routes() {
     SendJson(res, 200, Json{{"reset", scope}});
   });
 
+  // Control routes and httplib's own errors get a request id too.
+  server_.set_post_routing_handler([this](const Request&, Response& res) {
+    if (!res.has_header("x-request-id")) {
+      res.set_header("x-request-id", emulator_->ids().RequestId());
+    }
+  });
   server_.set_error_handler([this](const Request& req, Response& res) {
     if (!res.body.empty() || res.content_length_ > 0) return;
     if (!res.has_header("x-request-id"))

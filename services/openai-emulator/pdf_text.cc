@@ -5,6 +5,7 @@
 #include <poppler/cpp/poppler-page.h>
 
 #include <climits>
+#include <functional>
 #include <memory>
 
 namespace batchscribe::emulator {
@@ -20,7 +21,9 @@ std::string TrimRight(std::string text) {
 }
 }  // namespace
 
-PdfTextReader::PdfTextReader() { poppler::set_debug_error_function(IgnorePopplerMessage, nullptr); }
+PdfTextReader::PdfTextReader(size_t cache_bytes) : cache_limit_(cache_bytes) {
+  poppler::set_debug_error_function(IgnorePopplerMessage, nullptr);
+}
 
 absl::StatusOr<std::vector<std::string>> PdfTextReader::Pages(std::string_view pdf_bytes) {
   if (pdf_bytes.size() > static_cast<size_t>(INT_MAX)) {
@@ -29,7 +32,15 @@ absl::StatusOr<std::vector<std::string>> PdfTextReader::Pages(std::string_view p
   if (pdf_bytes.substr(0, 1024).find("%PDF-") == std::string_view::npos) {
     return absl::InvalidArgumentError("the file is not a PDF (no %PDF- header)");
   }
+  // 64 bits of the content hash plus the size: collisions are not a concern
+  // for an emulator's answers.
+  const uint64_t key = std::hash<std::string_view>{}(pdf_bytes) ^
+                       (static_cast<uint64_t>(pdf_bytes.size()) * 0x9e3779b97f4a7c15ULL);
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto hit = index_.find(key); hit != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, hit->second);
+    return hit->second->pages;
+  }
   std::unique_ptr<poppler::document> doc(
       poppler::document::load_from_raw_data(pdf_bytes.data(), static_cast<int>(pdf_bytes.size())));
   if (doc == nullptr) return absl::InvalidArgumentError("the PDF could not be parsed");
@@ -46,6 +57,18 @@ absl::StatusOr<std::vector<std::string>> PdfTextReader::Pages(std::string_view p
     poppler::byte_array utf8 =
         page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout).to_utf8();
     pages.push_back(TrimRight(std::string(utf8.begin(), utf8.end())));
+  }
+  size_t bytes = 64;
+  for (const auto& page : pages) bytes += page.size() + 32;
+  if (bytes <= cache_limit_) {
+    lru_.push_front(CachedPages{key, pages, bytes});
+    index_[key] = lru_.begin();
+    cached_bytes_ += bytes;
+    while (cached_bytes_ > cache_limit_) {
+      cached_bytes_ -= lru_.back().bytes;
+      index_.erase(lru_.back().key);
+      lru_.pop_back();
+    }
   }
   return pages;
 }

@@ -4,26 +4,42 @@
 
 #include <absl/status/statusor.h>
 
+#include <cstdint>
+#include <list>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace batchscribe::emulator {
 
 /// Reads PDF text layers. Thread-safe: loads are serialised because poppler's
-/// global state is not meant for concurrent document loads.
+/// global state is not meant for concurrent document loads. Results are kept
+/// in a small LRU cache keyed by the PDF's bytes: a batch line is read once
+/// when the batch is validated (to count its tokens) and again when it runs.
 class PdfTextReader {
  public:
   /// Silences poppler's diagnostics (malformed PDFs are expected input).
-  PdfTextReader();
+  /// `cache_bytes` bounds the text kept in the cache.
+  explicit PdfTextReader(size_t cache_bytes = 64 * 1024 * 1024);
 
   /// One string per page in reading order, trailing whitespace trimmed.
   /// INVALID_ARGUMENT when the bytes are not a readable, unlocked PDF.
   absl::StatusOr<std::vector<std::string>> Pages(std::string_view pdf_bytes);
 
  private:
+  struct CachedPages {
+    uint64_t key;
+    std::vector<std::string> pages;
+    size_t bytes;
+  };
+
   std::mutex mu_;
+  const size_t cache_limit_;
+  size_t cached_bytes_ = 0;
+  std::list<CachedPages> lru_;  // most recent first
+  std::unordered_map<uint64_t, std::list<CachedPages>::iterator> index_;
 };
 
 }  // namespace batchscribe::emulator

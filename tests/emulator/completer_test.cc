@@ -45,6 +45,20 @@ TEST(Base64Test, RoundTripsAndRejectsJunk) {
   EXPECT_FALSE(DecodeBase64("a"));
 }
 
+TEST(PdfTextReaderTest, ReadsPagesAndCachesByContent) {
+  for (size_t cache : {size_t{0}, size_t{1} << 20}) {
+    PdfTextReader reader(cache);
+    const std::string a = MakePdf({"first", "second"});
+    const std::string b = MakePdf({"other"});
+    for (int round = 0; round < 2; ++round) {
+      EXPECT_EQ(*reader.Pages(a), (std::vector<std::string>{"first", "second"})) << cache;
+      EXPECT_EQ(*reader.Pages(b), (std::vector<std::string>{"other"})) << cache;
+    }
+    EXPECT_FALSE(reader.Pages("%PDF-1.4 truncated").ok());
+    EXPECT_FALSE(reader.Pages("plain text").ok());
+  }
+}
+
 TEST_F(CompleterTest, TranscriptAnswerHasOnePageEntryPerPdfPage) {
   const std::string pdf = MakePdf({"Annual Report 2025\nThe results of the year are good.",
                                    "Second page with the figures and the notes.", ""});

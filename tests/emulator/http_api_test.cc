@@ -78,6 +78,7 @@ TEST(HttpApiTest, EveryResponseCarriesARequestId) {
   results.push_back(client->Get("/v1/nowhere"));
   results.push_back(anonymous.Get("/v1/batches"));
   results.push_back(client->Post("/v1/batches", "{not json", "application/json"));
+  results.push_back(client->Get("/_emulator/stats"));
   std::set<std::string> ids;
   for (auto& res : results) {
     ASSERT_TRUE(res);
