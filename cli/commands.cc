@@ -255,7 +255,8 @@ int RunSubmit(const CommandContext& ctx, const SubmitArgs& args) {
   } else {
     *ctx.out << (response.replayed() ? "Found the batch of request_id " + batch.request_id() + ": "
                                      : std::string("Submitted "))
-             << batch.name() << ": " << FormatCount(batch.counts().total()) << " documents";
+             << batch.name() << ": " << FormatCount(batch.counts().total())
+             << (batch.counts().total() == 1 ? " document" : " documents");
     if (batch.counts().skipped() > 0) {
       *ctx.out << " (" << FormatCount(batch.counts().skipped()) << " skipped: transcript exists)";
     }

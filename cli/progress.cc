@@ -86,12 +86,12 @@ std::string ProgressView::Update(const v1::Batch& batch, WallTime now) {
   const std::string cost =
       FormatUsd(batch.cost_usd()) + " (sync " + FormatUsd(batch.sync_equivalent_cost_usd()) + ")";
   if (!terminal_) {
-    std::string line = batch.name() + " " + StateName(batch.state()) + " done " + done + " (" +
-                       Percent(f.fraction) + ")  " + FormatCounts(c) + "  rate " + Rate(f) +
-                       "  eta " + Eta(f) + "  cost " + cost;
-    if (line == last_plain_) return "";
-    last_plain_ = line;
-    return Utc(now) + " " + line + "\n";
+    // Rate and ETA move with the clock alone: a new line only when the batch did.
+    const std::string key = batch.name() + " " + StateName(batch.state()) + " done " + done + " (" +
+                            Percent(f.fraction) + ")  " + FormatCounts(c);
+    if (key + cost == last_plain_) return "";
+    last_plain_ = key + cost;
+    return Utc(now) + " " + key + "  rate " + Rate(f) + "  eta " + Eta(f) + "  cost " + cost + "\n";
   }
   const int bar_width = std::clamp(width_ / 3, 10, 40);
   const int filled = static_cast<int>(std::floor(f.fraction * bar_width));
@@ -106,9 +106,9 @@ std::string ProgressView::Update(const v1::Batch& batch, WallTime now) {
   std::vector<std::string> lines = {
       batch.name() + "  " + StateName(batch.state()) + "  " + batch.model() + " " +
           ModeName(batch.mode()),
-      bar + " " + done + " " + Percent(f.fraction) + "  " + Rate(f) + "  ETA " + Eta(f) +
-          "  elapsed " + FormatDuration(f.elapsed_seconds) + "  cost " + cost,
+      bar + " " + done + " " + Percent(f.fraction) + "  ETA " + Eta(f),
       FormatCounts(c),
+      Rate(f) + "  elapsed " + FormatDuration(f.elapsed_seconds) + "  cost " + cost,
   };
   std::string out;
   if (lines_drawn_ > 0) out += "\033[" + std::to_string(lines_drawn_) + "A";

@@ -39,7 +39,8 @@ class ProgressView {
   /// `terminal`: redraw in place with ANSI escapes, `width` columns wide.
   ProgressView(bool terminal, int width);
 
-  /// Text to write for this snapshot; empty when nothing visible changed (plain mode).
+  /// Text to write for this snapshot. In plain mode, empty unless the state, the
+  /// counts or the cost changed since the last line.
   std::string Update(const batchscribe::v1::Batch& batch, WallTime now);
 
  private:

@@ -147,13 +147,14 @@ TEST(ProgressTest, PlainOutputIsOneLinePerChange) {
   EXPECT_EQ(first.find('\033'), std::string::npos) << "no escapes when not a terminal";
   EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), 1);
   EXPECT_EQ(view.Update(batch, At(1100)), "") << "nothing changed";
+  EXPECT_EQ(view.Update(batch, At(1500)), "") << "only the rate moved";
   EXPECT_NE(view.Update(RunningBatch(1000, 2, 0, 0, 0, 0), At(1200)), "");
 }
 
 TEST(ProgressTest, TerminalOutputRedrawsInPlace) {
   ProgressView view(/*terminal=*/true, 120);
   const std::string first = view.Update(RunningBatch(1000, 3, 1, 0, 4, 0), At(1100));
-  EXPECT_EQ(first.find("\033[3A"), std::string::npos) << "nothing to move over yet";
+  EXPECT_EQ(first.find("\033[4A"), std::string::npos) << "nothing to move over yet";
   // 40 columns: half done, one document in eight failed.
   const std::string bar =
       "[" + std::string(15, '#') + std::string(5, 'x') + std::string(20, '.') + "]";
@@ -161,7 +162,7 @@ TEST(ProgressTest, TerminalOutputRedrawsInPlace) {
   EXPECT_NE(first.find("4/8 50%"), std::string::npos) << first;
   EXPECT_NE(first.find("ETA"), std::string::npos) << first;
   const std::string second = view.Update(RunningBatch(1000, 4, 1, 0, 3, 0), At(1200));
-  EXPECT_EQ(second.rfind("\033[3A", 0), 0u) << "moves up over the previous drawing";
+  EXPECT_EQ(second.rfind("\033[4A", 0), 0u) << "moves up over the previous drawing";
 }
 
 class DryRunTest : public ::testing::Test {
