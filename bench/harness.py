@@ -467,16 +467,16 @@ class Bench:
             measure([queue, "setup", "--admin_url", self.args.pg_url, "--database", db,
                      "--depth", str(self.p["queue_depth"])])
 
-        def pgbench(clients, mode):
+        def pgbench(clients, mode, script=pgbench_script):
             m = measure([PGBENCH, "-n", "-M", mode, "-c", str(clients), "-j", str(clients),
-                         "-t", str(max(1, cycles // clients)), "-f", pgbench_script, db_url])
+                         "-t", str(max(1, cycles // clients)), "-f", script, db_url])
             for line in m.stdout.splitlines():
                 if line.startswith("tps = "):
                     return float(line.split()[2])
             raise RuntimeError("pgbench printed no tps:\n" + m.stdout)
 
         for claimers in (1, 4, 16):
-            ours, limit, extended, p99 = [], [], [], []
+            ours, limit, extended, proposed, p99 = [], [], [], [], []
             for run in range(self.args.runs):
                 log("queue, %d claimers, run %d/%d" % (claimers, run + 1, self.args.runs))
                 setup()
@@ -488,6 +488,9 @@ class Bench:
                 limit.append(pgbench(claimers, "prepared"))
                 setup()
                 extended.append(pgbench(claimers, "extended"))
+                setup()
+                proposed.append(pgbench(claimers, "prepared",
+                                        os.path.join(HERE, "queue_cycle_proposed.pgbench")))
             self.report.add("queue", "claim+complete, %d claimer%s" % (
                 claimers, "s" if claimers > 1 else ""), "cycles/s", ours, compare=limit,
                 compare_name="pgbench, same SQL, prepared",
@@ -495,6 +498,9 @@ class Bench:
             self.report.add("queue", "claim+complete, %d claimer%s" % (
                 claimers, "s" if claimers > 1 else ""), "cycles/s", ours, compare=extended,
                 compare_name="pgbench, same SQL, unprepared (-M extended)")
+            self.report.add("queue", "claim+complete, %d claimer%s" % (
+                claimers, "s" if claimers > 1 else ""), "cycles/s", ours, compare=proposed,
+                compare_name="pgbench, proposed fewer round trips, prepared")
         measure([queue, "drop", "--admin_url", self.args.pg_url, "--database", db])
 
     # ------------------------------------------------------------- services
