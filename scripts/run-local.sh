@@ -23,7 +23,7 @@
 #   BATCHSCRIBE_BUILD_DIR           build folder (default <repo>/build)
 #   BATCHSCRIBE_BIN_DIR             use the binaries there; skip bootstrap and build
 #   BATCHSCRIBE_RUNLOCAL_GRPC_PORT  coordinator port (default 50051)
-#   BATCHSCRIBE_RUNLOCAL_EMULATOR_PORT  emulator port (default 18080)
+#   BATCHSCRIBE_RUNLOCAL_EMULATOR_PORT  emulator port (default 18089)
 #   BATCHSCRIBE_RUNLOCAL_METRICS_PORT   coordinator metrics port (default 9464; the
 #                                       workers use the next two; 0 turns metrics off)
 #   BATCHSCRIBE_RUNLOCAL_PG_PORT    PostgreSQL port (default: a free one)
@@ -174,7 +174,7 @@ if [ -f "$ports_file" ]; then
   source "$ports_file"
 fi
 grpc_port=${BATCHSCRIBE_RUNLOCAL_GRPC_PORT:-${grpc_port:-50051}}
-emulator_port=${BATCHSCRIBE_RUNLOCAL_EMULATOR_PORT:-${emulator_port:-18080}}
+emulator_port=${BATCHSCRIBE_RUNLOCAL_EMULATOR_PORT:-${emulator_port:-18089}}
 metrics_port=${BATCHSCRIBE_RUNLOCAL_METRICS_PORT:-${metrics_port:-9464}}
 pg_port=${BATCHSCRIBE_RUNLOCAL_PG_PORT:-${pg_port:-$(pg_free_port)}}
 cat >"$ports_file" <<EOF
