@@ -223,6 +223,13 @@ CurlOpenAiClient::Reply CurlOpenAiClient::PerformOnce(const Call& call) {
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &options_.aborted);
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
 
+  if (!call.idempotent) {
+    // libcurl silently re-sends a request whose reused connection dies before
+    // any reply byte arrives. For a create that may have run, that would be a
+    // second OpenAI batch: use a connection of its own, which is never re-sent.
+    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+  }
   bool transfer = call.upload_path || call.download_path;
   if (transfer) {
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes_per_second);

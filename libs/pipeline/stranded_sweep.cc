@@ -8,9 +8,6 @@
 namespace batchscribe::pipeline {
 namespace {
 
-// Any 64-bit constant shared by every worker: "batchscribe.sweep".
-constexpr int64_t kSweepLockKey = 0x62735f7377656570;
-
 std::string LastError(pqxx::work& tx, const std::string& subject, const std::string& kinds) {
   auto r = tx.exec_params(
       "SELECT coalesce(last_error, kind || ' task failed') FROM tasks "

@@ -5,9 +5,14 @@
 // attempt). One worker at a time runs it (pg_try_advisory_xact_lock); each
 // repair is one of the ordinary transitions of batch_progress.h.
 
+#include <cstdint>
 #include <pqxx/pqxx>
 
 namespace batchscribe::pipeline {
+
+/// Key of the transaction-scoped advisory lock that makes the sweep exclusive
+/// ("bs_sweep").
+inline constexpr int64_t kSweepLockKey = 0x62735f7377656570;
 
 /// What one sweep repaired.
 struct SweepReport {
