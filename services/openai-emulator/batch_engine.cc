@@ -482,6 +482,11 @@ std::optional<int64_t> BatchEngine::TokenLimitFor(const std::string& model) cons
 
 void BatchEngine::Wake() { wake_.notify_all(); }
 
+void BatchEngine::Interrupt() {
+  interrupted_ = true;
+  Wake();
+}
+
 void BatchEngine::WaitForWork(std::chrono::milliseconds max_wait) {
   std::unique_lock<std::mutex> lock(mu_);
   wake_.wait_for(lock, max_wait);
@@ -656,6 +661,10 @@ BatchEngine::ValidationOutcome BatchEngine::Validate(const Batch& batch) {
   std::string line;
   const int64_t max_lines = options_.limits.max_requests_per_batch;
   while (reader.Next(line)) {
+    if (interrupted_) {
+      out.interrupted = true;
+      return out;
+    }
     ++out.lines;
     if (out.lines > max_lines) continue;  // only counting from here
     const int64_t n = reader.line_number();
@@ -732,6 +741,7 @@ BatchEngine::ValidationOutcome BatchEngine::Validate(const Batch& batch) {
 }
 
 void BatchEngine::ApplyValidation(Batch& b, const ValidationOutcome& outcome, int64_t now_ms) {
+  if (outcome.interrupted) return;
   const bool valid = outcome.errors.empty();
   if (b.status == "cancelling") {
     // Cancelled while validating: the lines are reported as not executed.

@@ -13,6 +13,7 @@
 
 #include <absl/status/status.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -70,6 +71,9 @@ class BatchEngine {
   void WaitForWork(std::chrono::milliseconds max_wait);
   /// Wakes the threads waiting in WaitForWork().
   void Wake();
+  /// Makes slow work in progress (validating a large file) stop early; the
+  /// batch keeps its state and the work is redone after a restart.
+  void Interrupt();
 
   /// Calls `save` with the engine's state while no batch can change, so the
   /// accounting saved alongside matches the batches' progress exactly.
@@ -131,6 +135,7 @@ class BatchEngine {
   };
 
   struct ValidationOutcome {
+    bool interrupted = false;
     Json errors = Json::array();
     int64_t lines = 0;
     std::string model;
@@ -187,6 +192,7 @@ class BatchEngine {
   int64_t next_sequence_ = 1;
   std::string cursor_;  // round-robin position of PickWork
   uint64_t epoch_ = 0;  // bumped by Clear(): in-flight work of older epochs is dropped
+  std::atomic<bool> interrupted_{false};
   std::function<void()> on_change_;
 };
 

@@ -106,7 +106,7 @@ void Emulator::Stop() {
   if (threads_.empty()) return;
   stopping_ = true;
   stop_cv_.notify_all();
-  batches_->Wake();
+  batches_->Interrupt();
   for (auto& t : threads_) t.join();
   threads_.clear();
   SaveNow();

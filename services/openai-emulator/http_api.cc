@@ -149,7 +149,7 @@ ApiServer::ApiServer(Emulator* emulator, HttpOptions options)
   server_.set_read_timeout(60, 0);
   server_.set_write_timeout(60, 0);
   server_.set_keep_alive_max_count(1000);
-  server_.set_keep_alive_timeout(10);
+  server_.set_keep_alive_timeout(5);
   Routes();
 }
 
@@ -250,10 +250,14 @@ bool ApiServer::ApplyFault(const HttpFault& fault, const httplib::Request& req,
     ApiError error;
     if (fault.status == 429) {
       error = RateLimited("requests", emulator_->options().organization);
+      const std::string wait = fault.retry_after_ms ? *fault.retry_after_ms + "ms"
+                               : fault.retry_after  ? *fault.retry_after + "s"
+                                                    : "1s";
       error.message = "Rate limit reached for requests in organization " +
                       emulator_->options().organization +
                       " on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try "
-                      "again in 120ms.";
+                      "again in " +
+                      wait + ".";
       error.type = "requests";
     } else if (fault.status >= 500) {
       error = ServerError(fault.status, request_id);

@@ -22,8 +22,9 @@ namespace batchscribe::emulator {
 struct HttpOptions {
   /// When set, only this bearer token is accepted; else any non-empty one.
   std::string api_key;
-  /// Request threads; slow or stalled fault responses each hold one.
-  int threads = 64;
+  /// Request threads: each open connection holds one while it is kept alive,
+  /// and each slow fault response holds one while it sleeps.
+  int threads = 128;
 };
 
 class ApiServer {

@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   std::string token_limits;
   std::string port_file;
   std::string log_level = "info";
-  int http_threads = 64;
+  int http_threads = 128;
   emu::EmulatorOptions options;
   auto& t = options.timings;
   auto& l = options.limits;
@@ -93,34 +93,43 @@ int main(int argc, char** argv) {
       ->envname("EMULATOR_STATE_DIR");
   app.add_option("--validate_ms", t.validate_ms, "Time in 'validating'")
       ->envname("EMULATOR_VALIDATE_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--in_progress_ms", t.in_progress_ms, "Minimum time in 'in_progress'")
       ->envname("EMULATOR_IN_PROGRESS_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--line_ms", t.line_ms, "Time per request line in 'in_progress'")
       ->envname("EMULATOR_LINE_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--finalize_ms", t.finalize_ms, "Time in 'finalizing'")
       ->envname("EMULATOR_FINALIZE_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--cancel_ms", t.cancel_ms, "Time in 'cancelling'")
       ->envname("EMULATOR_CANCEL_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--expire_after_ms", t.expire_after_ms,
                  "Completion window: unfinished batches expire this long after creation")
       ->envname("EMULATOR_EXPIRE_AFTER_MS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--enqueued_token_limit", token_limits,
                  "Per-model enqueued input-token limits, e.g. 'gpt-4.1-mini=2000000,*=90000'")
       ->envname("EMULATOR_ENQUEUED_TOKEN_LIMIT");
   app.add_option("--max_requests_per_batch", l.max_requests_per_batch, "Lines per batch")
       ->envname("EMULATOR_MAX_REQUESTS_PER_BATCH")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--max_batch_file_bytes", l.max_batch_file_bytes, "Size limit of batch inputs")
       ->envname("EMULATOR_MAX_BATCH_FILE_BYTES")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--max_file_bytes", l.max_file_bytes, "Size limit of other uploads")
       ->envname("EMULATOR_MAX_FILE_BYTES")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--faults", faults,
                  "Fault rules as JSON, or @FILE (the body of POST /_emulator/faults)")
@@ -130,9 +139,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--exec_threads", options.exec_threads, "Threads executing batch lines")
       ->envname("EMULATOR_EXEC_THREADS")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--http_threads", http_threads, "HTTP request threads")
       ->envname("EMULATOR_HTTP_THREADS")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--port_file", port_file, "Write the bound port to this file once listening")
       ->envname("EMULATOR_PORT_FILE");
