@@ -91,6 +91,8 @@ class SchemaSampler {
   Json Sample(const Json& raw_schema, const std::string& name, int depth) {
     const Json& schema = *Resolve(root_, raw_schema);
     if (!schema.is_object()) return nullptr;
+    // Recursive schemas and wide arrays could otherwise grow without bound.
+    if (--budget_ < 0) depth = kMaxSchemaDepth + 1;
     if (schema.contains("const")) return schema["const"];
     if (schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
       return schema["enum"][0];
@@ -258,6 +260,7 @@ class SchemaSampler {
 
   const Json& root_;
   const DocumentText& doc_;
+  int64_t budget_ = 4000;  // values generated at most
   std::string full_text_;
   std::optional<std::string> title_;
   std::optional<std::string> language_;
@@ -348,8 +351,9 @@ std::string WriteAnswer(const DocumentText& doc, const Json& response_format) {
   }
   const std::string full_text = JoinPages(doc.pages);
   if (type == "json_schema") {
-    const Json& spec = response_format["json_schema"];
-    const Json schema = spec.contains("schema") ? spec["schema"] : Json::object();
+    const Json spec = response_format.value("json_schema", Json::object());
+    const Json schema =
+        spec.is_object() && spec.contains("schema") ? spec["schema"] : Json::object();
     SchemaSampler sampler(schema, doc);
     return Dump(sampler.Sample(schema, "", 0));
   }

@@ -262,7 +262,12 @@ absl::Status FaultPlan::Parse(const Json& config, uint64_t default_seed, Rules& 
 
 absl::Status FaultPlan::Configure(const Json& config) {
   Rules parsed;
-  if (auto s = Parse(config, default_seed_, parsed); !s.ok()) return s;
+  try {
+    if (auto s = Parse(config, default_seed_, parsed); !s.ok()) return s;
+  } catch (const std::exception& e) {
+    // A field of the wrong JSON type.
+    return absl::InvalidArgumentError(std::string("faults: ") + e.what());
+  }
   std::lock_guard<std::mutex> lock(mu_);
   rules_ = std::move(parsed);
   rng_.seed(rules_.seed);
@@ -302,8 +307,13 @@ absl::Status FaultPlan::Restore(const Json& saved) {
   auto restore = [&saved](const char* list, auto& rules) {
     if (!saved.contains(list)) return;
     for (size_t i = 0; i < rules.size() && i < saved[list].size(); ++i) {
-      rules[i].selector.matched = saved[list][i].value("matched", int64_t{0});
-      rules[i].selector.fired = saved[list][i].value("fired", int64_t{0});
+      const Json& rule = saved[list][i];
+      if (rule.contains("matched") && rule["matched"].is_number_integer()) {
+        rules[i].selector.matched = rule["matched"].get<int64_t>();
+      }
+      if (rule.contains("fired") && rule["fired"].is_number_integer()) {
+        rules[i].selector.fired = rule["fired"].get<int64_t>();
+      }
     }
   };
   restore("http", rules_.http);

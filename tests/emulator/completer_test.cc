@@ -117,6 +117,23 @@ TEST_F(CompleterTest, OtherSchemasGetAPlausibleValidAnswer) {
   EXPECT_EQ(Content(completer_.Complete(request)), Content(c));
 }
 
+TEST_F(CompleterTest, RecursiveSchemasStayBounded) {
+  Json props = Json::object();
+  for (int i = 0; i < 12; ++i) props["child" + std::to_string(i)] = {{"$ref", "#"}};
+  const Json schema = {{"type", "object"},
+                       {"properties", props},
+                       {"required", Json::array()},
+                       {"additionalProperties", false}};
+  Json request = TranscriptRequest(MakePdf({"x"}));
+  request["response_format"]["json_schema"] = {{"name", "tree"}, {"schema", schema}};
+  request.erase("max_completion_tokens");
+  Completion c = completer_.Complete(request);
+  ASSERT_EQ(c.status_code, 200);
+  EXPECT_EQ(c.body["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(ParseJson(Content(c)).is_object());
+  EXPECT_LT(Content(c).size(), 4u * 1024 * 1024);
+}
+
 TEST_F(CompleterTest, PlainTextAndJsonObjectAnswers) {
   Json request = TranscriptRequest(MakePdf({"Hello there", "General Kenobi"}));
   request.erase("response_format");

@@ -128,6 +128,8 @@ TEST(FaultPlanTest, RejectsMalformedConfigsAndKeepsTheOldOne) {
            R"({"lines": [{"kind": "status_0", "probability": 2}]})",
            R"({"batches": [{"kind": "stuck_finalizing"}]})",
            R"({"batches": [{"kind": "expire", "metadata": {"k": 1}}]})",
+           R"({"http": [{"phase": 1}]})",
+           R"({"http": [{"body": ["html"]}]})",
        }) {
     EXPECT_FALSE(plan.Configure(ParseJson(bad)).ok()) << bad;
   }
