@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -70,6 +71,8 @@ struct StackOptions {
   std::string auth_token;
   /// Start the emulator and a worker (not needed for request errors).
   bool with_workers = true;
+  /// Serve TLS with a self-signed certificate for 127.0.0.1 (see Stack::tls_ca()).
+  bool tls = false;
 };
 
 /// PostgreSQL database, emulator, coordinator and worker, each a real process,
@@ -92,6 +95,17 @@ class Stack {
                                             "--input_root=" + inputs_.string(),
                                             "--storage_root=" + root_.string(),
                                             "--maintenance_interval_ms=500"};
+    if (options.tls) {
+      tls_ca_ = dir_.path() / "cert.pem";
+      const std::string openssl =
+          "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
+          " -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+          (dir_.path() / "key.pem").string() + " -out " + tls_ca_.string() + " 2>/dev/null";
+      EXPECT_EQ(std::system(openssl.c_str()), 0) << openssl;
+      coordinator.push_back("--tls_cert=" + tls_ca_.string());
+      coordinator.push_back("--tls_key=" + (dir_.path() / "key.pem").string());
+      health_flags_.push_back("--tls_cert=" + tls_ca_.string());
+    }
     if (!options.auth_token.empty()) {
       const fs::path token_file = dir_.path() / "tokens";
       std::ofstream(token_file) << options.auth_token << "\n";
@@ -149,6 +163,8 @@ class Stack {
   }
 
   const fs::path& root() const { return root_; }
+  /// The certificate the coordinator serves, to trust as a CA.
+  const fs::path& tls_ca() const { return tls_ca_; }
   const fs::path& inputs() const { return inputs_; }
   int grpc_port() const { return grpc_port_; }
   std::string Logs() {
@@ -164,9 +180,10 @@ class Stack {
  private:
   bool WaitHealthy() {
     for (int i = 0; i < 300; ++i) {
-      const CliResult r = Run({(BinDir() / "batchscribe-coordinator").string(),
-                               "--health_check=127.0.0.1:" + std::to_string(grpc_port_)},
-                              {}, 30);
+      std::vector<std::string> argv = {(BinDir() / "batchscribe-coordinator").string(),
+                                       "--health_check=127.0.0.1:" + std::to_string(grpc_port_)};
+      argv.insert(argv.end(), health_flags_.begin(), health_flags_.end());
+      const CliResult r = Run(argv, {}, 30);
       if (r.exit_code == 0) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -224,6 +241,8 @@ class Stack {
   TempDir dir_;
   fs::path root_;
   fs::path inputs_;
+  fs::path tls_ca_;
+  std::vector<std::string> health_flags_;
   int grpc_port_ = 0;
   std::vector<std::unique_ptr<Subprocess>> processes_;
 };
@@ -485,6 +504,21 @@ TEST(CliEndToEndTest, ExitCodesForBadRequestsUnreachableServerAndAuth) {
       {"costs"}, {{"BATCHSCRIBE_SERVER", "127.0.0.1:" + std::to_string(stack.grpc_port())},
                   {"BATCHSCRIBE_TOKEN", "s3cret-token-for-tests"}});
   EXPECT_EQ(env_server.exit_code, 0) << env_server;
+}
+
+TEST(CliEndToEndTest, TlsTrustsTheGivenCa) {
+  Stack stack({.with_workers = false, .tls = true});
+  CliResult trusted = stack.Cli({"list", "--tls_ca=" + stack.tls_ca().string()});
+  EXPECT_EQ(trusted.exit_code, 0) << trusted;
+  CliResult from_env =
+      stack.Cli({"costs", "-o", "json"}, {{"BATCHSCRIBE_TLS_CA", stack.tls_ca().string()}});
+  EXPECT_EQ(from_env.exit_code, 0) << from_env;
+  CliResult plaintext = stack.Cli({"list"});
+  EXPECT_EQ(plaintext.exit_code, 4) << "a plaintext client cannot talk to a TLS server\n"
+                                    << plaintext;
+  CliResult untrusted = stack.Cli({"list", "--tls"});
+  EXPECT_EQ(untrusted.exit_code, 4) << "the system roots do not know a self-signed certificate\n"
+                                    << untrusted;
 }
 
 }  // namespace
