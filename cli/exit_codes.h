@@ -4,6 +4,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 #include "batchscribe/v1/batch_service.pb.h"
 
 namespace batchscribe::cli {
@@ -33,7 +35,7 @@ enum ExitCode : int {
 };
 
 /// "NOT_FOUND" for grpc::StatusCode::NOT_FOUND.
-const char* StatusCodeName(grpc::StatusCode code);
+std::string StatusCodeName(grpc::StatusCode code);
 
 /// The exit code for a failed RPC.
 int ExitCodeForStatus(const grpc::Status& status);

@@ -91,7 +91,8 @@ TEST(ExitCodeTest, DistinctCodesPerOutcome) {
   EXPECT_EQ(ExitCodeForBatchState(v1::BATCH_STATE_FAILED), 10);
   EXPECT_EQ(ExitCodeForBatchState(v1::BATCH_STATE_PARTIALLY_SUCCEEDED), 11);
   EXPECT_EQ(ExitCodeForBatchState(v1::BATCH_STATE_CANCELLED), 12);
-  EXPECT_STREQ(StatusCodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
 }
 
 v1::Batch RunningBatch(int64_t created, int succeeded, int failed, int skipped, int pending,
