@@ -267,14 +267,19 @@ TEST(PipelineE2eTest, TokenLimitExceededAndMissingFileAreResubmittedWithoutSpend
   Stack stack;
   stack.StartWorker();
   stack.StartWorker();
-  auto ids = stack.WritePdfs("tle", 20, "tle");
+  auto ids = stack.WritePdfs("tle", 30, "tle");
+  // s0003 sits in `finalizing` for a while: not done until it completes.
   stack.SetFaults({{"batches",
                     {{{"kind", "token_limit_exceeded"},
                       {"count", 1},
                       {"metadata", {{"batchscribe_shard", "^s0001$"}}}},
                      {{"kind", "cannot_find_file"},
                       {"count", 1},
-                      {"metadata", {{"batchscribe_shard", "^s0002$"}}}}}}});
+                      {"metadata", {{"batchscribe_shard", "^s0002$"}}}},
+                     {{"kind", "stuck_finalizing"},
+                      {"count", 1},
+                      {"ms", 1500},
+                      {"metadata", {{"batchscribe_shard", "^s0003$"}}}}}}});
   const std::string batch_id = BatchId(stack.SubmitDirectory("tle"));
   v1::Batch batch = stack.WaitForEnd(batch_id);
   ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString();
@@ -284,10 +289,13 @@ TEST(PipelineE2eTest, TokenLimitExceededAndMissingFileAreResubmittedWithoutSpend
   for (const auto& row : stack.Rows("SELECT shard_id, resubmits, "
                                     "cardinality(abandoned_openai_batch_ids) FROM shards "
                                     "WHERE batch_id = '" +
-                                    batch_id + "' ORDER BY shard_id")) {
+                                    batch_id + "' AND shard_id < 's0003' ORDER BY shard_id")) {
     EXPECT_EQ(row[1], "1") << row[0];
     EXPECT_EQ(row[2], "1") << row[0];
   }
+  EXPECT_EQ(stack.Query("SELECT state FROM shards WHERE batch_id = '" + batch_id +
+                        "' AND shard_id = 's0003'"),
+            "DONE");
   json stats = stack.EmulatorStats();
   for (const auto& id : ids) EXPECT_EQ(Executions(stats, id), 1) << id;
   EXPECT_EQ(stats["batches"]["by_status"]["failed"].get<int64_t>(), 2);
@@ -390,6 +398,8 @@ TEST(PipelineE2eTest, WorkersKilledMidStepLoseNothingAndPayNothingTwice) {
   EXPECT_EQ(stack.Query("SELECT count(*) FROM tasks WHERE batch_id = '" + batch_id +
                         "' AND state IN ('available', 'running')"),
             "0");
+  // The batch created by the worker killed after create was found, not made again.
+  EXPECT_NE(stack.WorkerLogs().find("adopted the existing OpenAI batch"), std::string::npos);
 }
 
 // SIGTERM: a worker stops claiming, hands back what it cannot finish in time,
@@ -422,6 +432,71 @@ TEST(PipelineE2eTest, SigtermDrainsAndHandsTasksBack) {
   stack.StartWorker();
   v1::Batch batch = stack.WaitForEnd(batch_id);
   EXPECT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString();
+}
+
+// A batch OpenAI no longer knows (404: the emulator restarted without its
+// state) is lost: its documents go into a new shard.
+TEST(PipelineE2eTest, ABatchOpenAiForgotIsSentAgain) {
+  Stack stack({{"--in_progress_ms", "2000"}});
+  stack.StartWorker();
+  stack.StartWorker();
+  auto ids = stack.WritePdfs("forgot", 5, "forgot");
+  const std::string batch_id = BatchId(stack.SubmitDirectory("forgot"));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < deadline &&
+         stack.Query("SELECT count(*) FROM shards WHERE state = 'SUBMITTED' AND "
+                     "openai_batch_id IS NOT NULL") != "1") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stack.emulator().Restart();
+  v1::Batch batch = stack.WaitForEnd(batch_id);
+  ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString();
+  EXPECT_EQ(stack.Query("SELECT state FROM shards WHERE batch_id = '" + batch_id +
+                        "' AND shard_id = 's0001'"),
+            "FAILED");
+  EXPECT_NE(stack
+                .Query("SELECT error FROM shards WHERE batch_id = '" + batch_id +
+                       "' AND shard_id = 's0001'")
+                .find("can no longer be found"),
+            std::string::npos);
+  for (const auto& d : stack.Documents(batch_id)) {
+    EXPECT_EQ(d.shard_id(), "s0002") << d.document_id();
+    EXPECT_EQ(d.attempts(), 2) << d.document_id();
+    ExpectTranscript(stack, d.document_id());
+  }
+}
+
+// SYNC mode (the seed's rollback plan): direct chat completions, the same
+// transcripts, priced at the standard rate, rate limits survived.
+TEST(PipelineE2eTest, SyncModeTranscribesAtTheStandardPrice) {
+  Stack stack;
+  stack.StartWorker();
+  stack.StartWorker();
+  auto ids = stack.WritePdfs("sync", 12, "sync");
+  // Rate limits beyond the client's own retries: the task pauses and resumes.
+  stack.SetFaults({{"http",
+                    {{{"match", "^POST /v1/chat/completions$"},
+                      {"action", "error"},
+                      {"status", 429},
+                      {"retry_after_ms", 50},
+                      {"count", 4}}}}});
+  const std::string batch_id = BatchId(stack.SubmitDirectory("sync", true, v1::MODE_SYNC));
+  v1::Batch batch = stack.WaitForEnd(batch_id);
+  ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString();
+  EXPECT_EQ(batch.mode(), v1::MODE_SYNC);
+  for (const auto& id : ids) ExpectTranscript(stack, id);
+  for (const auto& d : stack.Documents(batch_id)) {
+    EXPECT_EQ(d.attempts(), 1) << d.document_id();  // a rate limit spends no attempt
+    EXPECT_TRUE(d.shard_id().empty());
+  }
+  EXPECT_GT(batch.cost_usd(), 0);
+  EXPECT_NEAR(batch.sync_equivalent_cost_usd(), batch.cost_usd(), 1e-12);
+  json stats = stack.EmulatorStats();
+  EXPECT_EQ(stats["batches"]["created"].get<int64_t>(), 0);
+  // One billed completion per document, whatever the rate limits did.
+  EXPECT_EQ(stats["tokens_billed"]["gpt-4.1-mini"]["sync"]["requests"].get<int64_t>(), 12);
+  EXPECT_EQ(stats["tokens_billed"]["gpt-4.1-mini"]["sync"]["input_tokens"].get<int64_t>(),
+            batch.usage().input_tokens());
 }
 
 }  // namespace
