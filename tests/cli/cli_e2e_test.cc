@@ -330,6 +330,11 @@ TEST(CliEndToEndTest, SubmitWatchStatusDocumentsListCostsAndResubmit) {
       << documents_text;
   EXPECT_NE(documents_text.out.find("SUCCEEDED"), std::string::npos) << documents_text;
 
+  // A finished batch cannot be cancelled: FAILED_PRECONDITION is a bad request.
+  CliResult cancel = stack.Cli({"cancel", id});
+  EXPECT_EQ(cancel.exit_code, 3) << cancel;
+  EXPECT_NE(cancel.err.find("FAILED_PRECONDITION"), std::string::npos) << cancel;
+
   // Submitting the same folder again: every transcript exists, all SKIPPED.
   CliResult again = stack.Cli({"submit", "--dir=samples", "--watch"});
   ASSERT_EQ(again.exit_code, 0) << again;
