@@ -105,7 +105,7 @@ size_t WriteToString(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-size_t WriteToDownload(char* data, size_t size, size_t count, void* user) {
+size_t AppendToDownload(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<DownloadSink*>(user);
   size_t n = size * count;
   long status = 0;
@@ -277,7 +277,7 @@ CurlOpenAiClient::Reply CurlOpenAiClient::PerformOnce(const Call& call) {
       reply.curl_error = "cannot create " + part.string();
       return reply;
     }
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteToDownload);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToDownload);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   } else {
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteToString);
@@ -343,12 +343,15 @@ absl::StatusOr<CurlOpenAiClient::Reply> CurlOpenAiClient::Execute(const Call& ca
     }
     bool transport_error = reply.curl_code != CURLE_OK;
     if (!transport_error && reply.http_status >= 200 && reply.http_status < 300) {
-      log::Debug("openai call", {{"method", call.method},
-                                 {"path", call.path},
-                                 {"status", reply.http_status},
-                                 {"request_id", request_id},
-                                 {"ms", elapsed_ms},
-                                 {"retries", retries}});
+      nlohmann::json fields = {
+          {"method", call.method},    {"path", call.path}, {"status", reply.http_status},
+          {"request_id", request_id}, {"ms", elapsed_ms},  {"retries", retries}};
+      // Calls that change something are worth a line each; polls are frequent.
+      if (call.method == "GET" && !call.download_path) {
+        log::Debug("openai call", fields);
+      } else {
+        log::Info("openai call", fields);
+      }
       return reply;
     }
     if (reply.curl_code == CURLE_ABORTED_BY_CALLBACK) {

@@ -194,7 +194,13 @@ StepResult RunTranscribe(StepContext& ctx) {
       threads.emplace_back([&, w] {
         for (size_t i = next++; i < chunk.size(); i = next++) {
           std::chrono::milliseconds wait{0};
-          outcomes[i] = Transcribe(shared, *clients[w], chunk[i], wait);
+          try {
+            outcomes[i] = Transcribe(shared, *clients[w], chunk[i], wait);
+          } catch (const std::exception& e) {
+            outcomes[i].document_id = chunk[i].document_id;
+            outcomes[i].outcome = jsonl::LineOutcome::kRetryable;
+            outcomes[i].error = std::string("transcription failed: ") + e.what();
+          }
           if (wait.count() > 0) {
             std::lock_guard lock(pause_mu);
             pause = std::max(pause, wait);

@@ -499,5 +499,38 @@ TEST(PipelineE2eTest, SyncModeTranscribesAtTheStandardPrice) {
             batch.usage().input_tokens());
 }
 
+// A document that vanished, stopped being a PDF or cannot fit a shard alone
+// fails alone, with a reason; the others go through.
+TEST(PipelineE2eTest, UnreadableNonPdfAndOversizeDocumentsFailAlone) {
+  Stack stack;
+  stack.WritePdfs("bad", 6, "bad");
+  testing::WriteMinimalPdf(stack.input_root() / "bad" / "bad-003.pdf", std::string(4000, 'x'));
+  const std::string batch_id = BatchId(stack.SubmitDirectory("bad"));
+  std::filesystem::remove(stack.input_root() / "bad" / "bad-001.pdf");
+  std::ofstream(stack.input_root() / "bad" / "bad-002.pdf") << "this is no longer a PDF";
+  // Room for one ordinary document per shard, not for bad-003.
+  const std::map<std::string, std::string> flags = {{"--max_shard_bytes", "3500"}};
+  stack.StartWorker(flags);
+  stack.StartWorker(flags);
+  v1::Batch batch = stack.WaitForEnd(batch_id);
+  ASSERT_EQ(batch.state(), v1::BATCH_STATE_PARTIALLY_SUCCEEDED) << batch.ShortDebugString();
+  auto docs = ById(stack.Documents(batch_id));
+  EXPECT_EQ(docs.at("bad-001").state(), v1::DOCUMENT_STATE_FAILED);
+  EXPECT_NE(docs.at("bad-001").error().find("not found"), std::string::npos)
+      << docs.at("bad-001").error();
+  EXPECT_EQ(docs.at("bad-002").state(), v1::DOCUMENT_STATE_FAILED);
+  EXPECT_NE(docs.at("bad-002").error().find("PDF"), std::string::npos)
+      << docs.at("bad-002").error();
+  EXPECT_EQ(docs.at("bad-003").state(), v1::DOCUMENT_STATE_FAILED);
+  EXPECT_NE(docs.at("bad-003").error().find("too large"), std::string::npos)
+      << docs.at("bad-003").error();
+  for (const auto& id : {"bad-000", "bad-004", "bad-005"}) {
+    EXPECT_EQ(docs.at(id).state(), v1::DOCUMENT_STATE_SUCCEEDED) << id;
+    ExpectTranscript(stack, id);
+  }
+  json stats = stack.EmulatorStats();
+  for (const auto& id : {"bad-001", "bad-002", "bad-003"}) EXPECT_EQ(Executions(stats, id), 0);
+}
+
 }  // namespace
 }  // namespace batchscribe::e2e
