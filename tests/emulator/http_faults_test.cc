@@ -191,7 +191,8 @@ TEST(HttpFaultsTest, TokenLimitFromTheFlag) {
 }
 
 TEST(HttpFaultsTest, ExpiryWindowFromTheFlag) {
-  EmulatorProcess emulator({{"--line_ms", "300"}, {"--expire_after_ms", "500"}});
+  // Validation (20 ms) ends long before the window; 8 lines need 2.8 s, the window is 1.5 s.
+  EmulatorProcess emulator({{"--line_ms", "400"}, {"--expire_after_ms", "1500"}});
   auto client = emulator.Client();
   const std::string file = UploadJsonl(*client, Lines(8));
   Json expired = WaitForBatch(*client, CreateBatch(*client, file)["id"], {"expired", "completed"});

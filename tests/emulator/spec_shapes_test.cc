@@ -28,7 +28,7 @@ using testing::UploadJsonl;
 using testing::WaitForBatch;
 
 TEST(SpecShapesTest, ResponsesMatchTheOfficialSchemas) {
-  EmulatorProcess emulator({{"--line_ms", "150"}, {"--expire_after_ms", "3000"}});
+  EmulatorProcess emulator({{"--line_ms", "150"}});
   auto client = emulator.Client();
   Json samples = Json::object();
   auto add = [&](const std::string& schema, const Json& value) {
