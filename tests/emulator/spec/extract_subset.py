@@ -35,15 +35,15 @@ def main():
     raw = open(source, "rb").read()
     spec = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     schemas = spec["components"]["schemas"]
-    needed, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
+    needed, pending = set(), list(names)
+    while pending:
+        name = pending.pop()
         if name in needed:
             continue
         needed.add(name)
         found = set()
         refs(schemas[name], found)
-        todo.extend(found - needed)
+        pending.extend(found - needed)
     subset = {
         "openapi": spec["openapi"],
         "info": spec["info"],
