@@ -176,8 +176,11 @@ void EmulatorProcess::Start() {
     argv.push_back(k);
     argv.push_back(v);
   }
+  // The emulator's private folder goes under our scratch folder, so it is
+  // removed even when a test SIGKILLs the emulator.
   process_ = std::make_unique<batchscribe::testing::Subprocess>(
-      argv, dir_.path() / ("emulator." + std::to_string(starts_++) + ".log"));
+      argv, dir_.path() / ("emulator." + std::to_string(starts_++) + ".log"),
+      std::map<std::string, std::string>{{"TMPDIR", dir_.path().string()}});
   httplib::Client probe("127.0.0.1", port_);
   probe.set_connection_timeout(0, 200000);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
