@@ -72,11 +72,10 @@ int Run(const std::string& admin_url, const std::string& database, const fs::pat
   run.done = [](pqxx::connection& conn) {
     pqxx::read_transaction tx(conn);
     auto r = tx.exec_params(
-        "SELECT (SELECT count(*) FROM tasks WHERE batch_id = $1 AND kind IN ('plan', 'prepare') "
-        "          AND state IN ('available', 'running')), "
-        "       (SELECT count(*) FROM shards WHERE batch_id = $1)",
+        "SELECT count(*) FROM tasks WHERE batch_id = $1 AND kind IN ('plan', 'prepare') "
+        "  AND state IN ('available', 'running')",
         kBatchId);
-    return r[0][0].as<int64_t>() == 0 && r[0][1].as<int64_t>() > 0;
+    return r[0][0].as<int64_t>() == 0;
   };
   auto seconds = RunWorkerUntilDone(run);
   if (!seconds.ok()) {
@@ -95,6 +94,15 @@ int Run(const std::string& admin_url, const std::string& database, const fs::pat
       kBatchId);
   tx.commit();
   const int64_t prepared = docs[0].as<int64_t>();
+  if (prepared != docs[1].as<int64_t>()) {
+    auto why = pqxx::read_transaction(conn).exec_params(
+        "SELECT document_id, error FROM documents WHERE batch_id = $1 AND state <> 'PREPARED' "
+        "ORDER BY document_id LIMIT 3",
+        kBatchId);
+    for (const auto& row : why) {
+      std::cerr << row[0].c_str() << ": " << (row[1].is_null() ? "" : row[1].c_str()) << "\n";
+    }
+  }
   PrintResult({{"documents", docs[1].as<int64_t>()},
                {"prepared", prepared},
                {"shards", shards[0].as<int64_t>()},
