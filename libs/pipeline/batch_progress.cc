@@ -158,6 +158,19 @@ ReleaseCounts AbandonShard(pqxx::work& tx, const std::string& batch_id, const st
   return counts;
 }
 
+ReleaseCounts CancelShard(pqxx::work& tx, const std::string& batch_id,
+                          const std::string& shard_id) {
+  tx.exec_params(
+      "UPDATE shards SET state = 'CANCELLED', update_time = now() "
+      "WHERE batch_id = $1 AND shard_id = $2 AND state NOT IN ('DONE', 'FAILED', 'CANCELLED')",
+      batch_id, shard_id);
+  ReleaseCounts counts =
+      ReleaseShardDocuments(tx, batch_id, shard_id, "cancelled before it was sent", false);
+  NotifyBatchChanged(tx, batch_id);
+  FinishBatchIfSettled(tx, batch_id);
+  return counts;
+}
+
 int FailPendingDocuments(pqxx::work& tx, const std::string& batch_id, const std::string& reason) {
   auto r = tx.exec_params(
       "UPDATE documents SET state = 'FAILED', error = $2, update_time = now() "

@@ -77,6 +77,13 @@ ReleaseCounts ReleaseShardDocuments(pqxx::work& tx, const std::string& batch_id,
 ReleaseCounts AbandonShard(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
                            const std::string& reason, bool cancel_at_openai = true);
 
+/// Ends a shard of a batch being cancelled that will not (or no longer) run
+/// at OpenAI: the shard becomes CANCELLED unless already ended, its in-flight
+/// documents CANCELLED (no attempt spent), and the batch finished if settled.
+/// For a batch that is not being cancelled the documents are released for a
+/// new shard instead (ReleaseShardDocuments semantics).
+ReleaseCounts CancelShard(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id);
+
 /// Fails the PENDING documents of a batch (e.g. its planning failed for good)
 /// and finishes the batch if settled. Returns how many documents failed.
 int FailPendingDocuments(pqxx::work& tx, const std::string& batch_id, const std::string& reason);

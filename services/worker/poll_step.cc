@@ -114,7 +114,13 @@ StepResult RunPoll(StepContext& ctx) {
                                      : ResubmitDelay(ctx.config, 0) / 10;
       return StepResult::Complete(
           [batch_id, shard_id, openai_id, reason, reupload, delay](pqxx::work& tx) {
-            if (!pipeline::LockBatch(tx, batch_id)) return;
+            auto state = pipeline::LockBatch(tx, batch_id);
+            if (!state) return;
+            if (pipeline::IsCancelState(*state)) {
+              // Cancelled meanwhile: the batch never ran, nothing to resubmit.
+              pipeline::CancelShard(tx, batch_id, shard_id);
+              return;
+            }
             Resubmit(tx, batch_id, shard_id, openai_id, reason, reupload, delay);
           });
     }

@@ -121,7 +121,10 @@ StepResult RunPrepare(StepContext& ctx) {
   auto shard = LoadShard(ctx.conn, batch_id, shard_id);
   if (!batch.ok() || !shard.ok()) return StepResult::Complete();
   if (pipeline::IsCancelState(batch->state) || pipeline::IsFinalBatchState(batch->state)) {
-    return StepResult::Complete();  // CancelBatch ends the shard and its documents
+    // CancelBatch normally ended the shard already; make sure nothing is left.
+    return StepResult::Complete([batch_id, shard_id](pqxx::work& tx) {
+      if (pipeline::LockBatch(tx, batch_id)) pipeline::CancelShard(tx, batch_id, shard_id);
+    });
   }
   if (shard->state != "PLANNED" && shard->state != "PREPARING") {
     // Already uploaded by an earlier run whose hand-off committed: nothing to do.

@@ -74,8 +74,34 @@ StepResult RunSubmit(StepContext& ctx) {
   auto batch = LoadBatch(ctx.conn, batch_id);
   auto shard = LoadShard(ctx.conn, batch_id, shard_id);
   if (!batch.ok() || !shard.ok()) return StepResult::Complete();
-  if (pipeline::IsCancelState(batch->state) || pipeline::IsFinalBatchState(batch->state)) {
-    return StepResult::Complete();
+  if ((pipeline::IsCancelState(batch->state) || pipeline::IsFinalBatchState(batch->state)) &&
+      shard->openai_batch_id.empty()) {
+    // Nothing to create any more. A worker that died between create and its
+    // hand-off may have left an OpenAI batch behind: cancel it too.
+    std::string orphan;
+    if (!shard->input_file_id.empty()) {
+      auto found = FindShardBatch(ctx.openai, batch_id, shard_id, shard->create_unix - 3600);
+      if (!found.ok()) return StepResult::FromStatus(found.status(), "listing OpenAI batches");
+      if (found->has_value() && !(*found)->IsTerminal()) {
+        orphan = (*found)->id;
+        auto cancelled = ctx.openai.CancelBatch(orphan);
+        if (!cancelled.ok()) {
+          return StepResult::FromStatus(cancelled.status(), "cancelling OpenAI batch " + orphan);
+        }
+        log::Info("cancelled the OpenAI batch of a cancelled shard",
+                  {{"batch_id", batch_id}, {"shard_id", shard_id}, {"openai_batch_id", orphan}});
+      }
+    }
+    return StepResult::Complete([batch_id, shard_id, orphan](pqxx::work& tx) {
+      if (!pipeline::LockBatch(tx, batch_id)) return;
+      if (!orphan.empty()) {
+        tx.exec_params(
+            "UPDATE shards SET openai_batch_id = $3, openai_status = 'cancelling' "
+            "WHERE batch_id = $1 AND shard_id = $2 AND openai_batch_id IS NULL",
+            batch_id, shard_id, orphan);
+      }
+      pipeline::CancelShard(tx, batch_id, shard_id);
+    });
   }
   if (shard->state == "PLANNED" || shard->state == "PREPARING") {
     // Sent back for a fresh upload: prepare will queue submit again.

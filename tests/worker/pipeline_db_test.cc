@@ -162,6 +162,22 @@ TEST_F(PipelineDbTest, AnAbandonedShardAtOpenAiIsCancelledThere) {
             std::string::npos);
 }
 
+TEST_F(PipelineDbTest, CancellingAShardNotAtOpenAiEndsItsDocumentsAndTheBatch) {
+  AddBatch("b", "CANCELLING");
+  AddShard("b", "s0001", "UPLOADED");
+  AddDocument("b", "a", "PREPARED", "s0001", 1);
+  AddDocument("b", "done", "SUCCEEDED", "s0001", 1);
+  {
+    pqxx::work tx(conn_);
+    CancelShard(tx, "b", "s0001");
+    tx.commit();
+  }
+  EXPECT_EQ(Value("SELECT state FROM shards WHERE shard_id = 's0001'"), "CANCELLED");
+  EXPECT_EQ(DocState("b", "a"), "CANCELLED");
+  EXPECT_EQ(Value("SELECT attempts FROM documents WHERE document_id = 'a'"), "1");
+  EXPECT_EQ(Value("SELECT state FROM batches WHERE id = 'b'"), "CANCELLED");
+}
+
 TEST_F(PipelineDbTest, SweepReleasesDocumentsOfShardsWithoutALiveTask) {
   AddBatch("b");
   AddShard("b", "s0001", "SUBMITTED", "batch_1");
