@@ -81,6 +81,19 @@ StepResult RunPoll(StepContext& ctx) {
   }
 
   if (!b->IsTerminal()) {
+    // OpenAI promises 24 h; batches stuck in finalizing for hours are known.
+    // Keep polling (never cancel paid work), but say so.
+    const int64_t age_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count() -
+                          shard->create_unix;
+    if (age_s > 26 * 3600) {
+      log::Warn("OpenAI batch not finished after 26 hours", {{"batch_id", batch_id},
+                                                             {"shard_id", shard_id},
+                                                             {"openai_batch_id", openai_id},
+                                                             {"status", b->status},
+                                                             {"age_hours", age_s / 3600}});
+    }
     const bool changed = b->status != shard->openai_status;
     const int polls = changed ? 0 : shard->polls + 1;
     const auto delay = NextPollDelay(ctx.config, polls);
