@@ -20,6 +20,7 @@
 #include "libs/common/secrets.h"
 #include "libs/db/connection_pool.h"
 #include "libs/db/migrations.h"
+#include "libs/metrics/metrics.h"
 #include "libs/pricing/price_table.h"
 #include "libs/queue/task_queue.h"
 #include "libs/storage/input_root.h"
@@ -176,6 +177,11 @@ int Run(const Flags& flags) {
     auth = *std::move(created);
   }
 
+  auto metrics = metrics::Metrics::Start({.port = flags.metrics_port, .service = "coordinator"});
+  if (!metrics.ok()) return Fail("--metrics_port: " + std::string(metrics.status().message()));
+  metrics::Metrics& m = **metrics;
+  m.AddDatabaseStats(flags.database_url);
+
   db::ConnectionPool pool(flags.database_url, {.max_connections = flags.db_pool_size});
   const pricing::PriceTable prices = pricing::PriceTable::Defaults();
   BatchWatchHub hub(pool);
@@ -184,7 +190,11 @@ int Run(const Flags& flags) {
       pool, prices, *input_root, hub,
       {.storage_root = flags.storage_root,
        .max_documents_per_request = static_cast<std::size_t>(flags.max_documents_per_request)});
-  BatchServiceImpl service(operations, auth.get());
+  BatchServiceImpl service(
+      operations, auth.get(),
+      [&m](std::string_view method, grpc::StatusCode code, std::chrono::duration<double>) {
+        m.GrpcRequest(method, absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+      });
 
   // Reflection must describe grpc.health.v1 too: referencing its descriptor
   // links the generated file into the binary's descriptor pool.
@@ -207,8 +217,8 @@ int Run(const Flags& flags) {
                               set_serving);
   readiness.Start();
   queue::SystemClock clock;
-  MaintenanceLoop maintenance(pool, clock,
-                              std::chrono::milliseconds(flags.maintenance_interval_ms));
+  MaintenanceLoop maintenance(pool, clock, std::chrono::milliseconds(flags.maintenance_interval_ms),
+                              [&m](int rescued) { m.LeasesRescued(rescued); });
   maintenance.Start();
   log::Info("listening", {{"address", flags.listen},
                           {"port", port},
