@@ -10,7 +10,10 @@ cd "$here"
 "$here/scripts/bootstrap.sh"
 
 build=${BATCHSCRIBE_BUILD_DIR:-$here/build}
-cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATCHSCRIBE_WERROR=ON >/dev/null
+# -O2 without debug info: the same warnings as the default RelWithDebInfo build
+# (so -Werror sees the same code) for about a quarter less compile time.
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+  -DBATCHSCRIBE_WERROR=ON >/dev/null
 cmake --build "$build" -j2
 
 source "$here/scripts/lib/pg.sh"
