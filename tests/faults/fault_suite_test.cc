@@ -116,8 +116,12 @@ std::string OpenTransactionOf(FaultStack& stack, pid_t pid) {
 
 // Freezes worker `index` while it holds a task, waits until every task it
 // held was rescued, resumes it, and checks that the zombie noticed the lost
-// leases and recorded no outcome for them.
+// leases and recorded no outcome for them. The other workers are stopped
+// until it is frozen, so that it surely gets tasks to hold.
 void FreezePastLease(FaultStack& stack, int index) {
+  for (int w = 0; w < stack.worker_count(); ++w) {
+    if (w != index) stack.worker(w).Kill();
+  }
   WorkerProcess& worker = stack.worker(index);
   std::vector<FaultStack::HeldTask> held;
   for (int tries = 0; tries < 30 && held.empty(); ++tries) {
@@ -145,6 +149,9 @@ void FreezePastLease(FaultStack& stack, int index) {
             std::to_string(t.attempt) + ")";
   }
   Say("injected: SIGSTOP of worker" + std::to_string(index) + " holding" + what);
+  for (int w = 0; w < stack.worker_count(); ++w) {
+    if (w != index) stack.worker(w).Start();
+  }
 
   bool rescued = PollUntil(
       [&] {
@@ -316,6 +323,68 @@ TEST(FaultSuite, ProcessCrashes) {
   EXPECT_EQ(states["SUCCEEDED"], static_cast<int>(corpus.size()) * per_batch)
       << "no fault in this scenario is a reason for a document to fail";
   Say("checked: all " + std::to_string(states["SUCCEEDED"]) + " documents SUCCEEDED");
+}
+
+// A worker frozen (SIGSTOP, a VM pause, a long GC) in the middle of a
+// transaction that wrote holds row locks: the lease rescue skips locked rows,
+// so its task must still come back once its lease expired, which takes the
+// database ending the frozen session (idle_in_transaction_session_timeout).
+TEST(FaultSuite, WorkerFrozenInsideATransaction) {
+  FaultStackOptions options;
+  options.worker_flags = {{"--max_shard_requests", "4"}};
+  FaultStack stack(options);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  const auto paths = WritePdfCorpus(stack.input_root(), "frozen", "fz-", Scaled(60));
+  const std::string name = stack.Submit(paths, "frozen-in-transaction");
+  for (int w = 1; w < stack.worker_count(); ++w) stack.worker(w).Kill();
+
+  WorkerProcess& worker = stack.worker(0);
+  std::vector<FaultStack::HeldTask> held;
+  std::string open;
+  std::mt19937 rng(FaultSeed());
+  for (int tries = 0; tries < 500 && open.empty(); ++tries) {
+    ASSERT_TRUE(PollUntil([&] { return !stack.TasksHeldBy(worker.owner()).empty(); }, seconds(120),
+                          milliseconds(5)))
+        << "worker0 never held a task";
+    std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 20)(rng)));
+    worker.process().Signal(SIGSTOP);
+    held = stack.TasksHeldBy(worker.owner());
+    if (!held.empty()) open = OpenTransactionOf(stack, worker.pid());
+    if (open.empty()) worker.process().Signal(SIGCONT);
+  }
+  ASSERT_FALSE(open.empty()) << "worker0 was never caught inside a writing transaction";
+  Say("injected: SIGSTOP of worker0 inside a writing transaction (" + open + ") holding " +
+      std::to_string(held.size()) + " task(s)");
+  for (int w = 1; w < stack.worker_count(); ++w) stack.worker(w).Start();
+
+  bool rescued = PollUntil(
+      [&] {
+        try {
+          pqxx::connection conn(stack.database_url());
+          pqxx::read_transaction tx(conn);
+          for (const auto& t : held) {
+            auto r = tx.exec_params(
+                "SELECT state, coalesce(lease_token::text, '') FROM tasks WHERE id = $1", t.id);
+            if (!r.empty() && r[0][0].as<std::string>() == "running" &&
+                r[0][1].as<std::string>() == t.lease_token) {
+              return false;
+            }
+          }
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      seconds(30), milliseconds(200));
+  EXPECT_TRUE(rescued) << "30 s after the frozen worker's 3 s lease, its task is still its own: "
+                          "its open transaction keeps the row locked, so no coordinator can "
+                          "rescue it until the worker resumes";
+  Say(std::string(rescued ? "checked" : "FAILED") +
+      ": the frozen worker's task was rescued while it stayed frozen");
+  worker.process().Signal(SIGCONT);
+  Say("injected: SIGCONT of worker0");
+  stack.WaitForBatches({name}, FinishTimeout());
+  CheckAll(stack);
 }
 
 TEST(FaultSuite, CrashPoints) {
