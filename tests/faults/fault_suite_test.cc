@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <pqxx/pqxx>
 #include <random>
@@ -114,20 +115,34 @@ std::string OpenTransactionOf(FaultStack& stack, pid_t pid) {
   return "";
 }
 
+// Waits until `worker` holds a task; when it has nothing to do for a while
+// (the work ran out before the moment wanted came), adds work. False when it
+// still holds nothing after that.
+bool WaitUntilBusy(FaultStack& stack, WorkerProcess& worker,
+                   const std::function<void()>& more_work) {
+  auto busy = [&] { return !stack.TasksHeldBy(worker.owner()).empty(); };
+  for (int round = 0; round < 5; ++round) {
+    if (PollUntil(busy, seconds(15), milliseconds(5))) return true;
+    more_work();
+  }
+  return false;
+}
+
 // Freezes worker `index` while it holds a task, waits until every task it
 // held was rescued, resumes it, and checks that the zombie noticed the lost
 // leases and recorded no outcome for them. The other workers are stopped
 // until it is frozen, so that it surely gets tasks to hold.
-void FreezePastLease(FaultStack& stack, int index) {
+void FreezePastLease(FaultStack& stack, int index, const std::function<void()>& more_work) {
   for (int w = 0; w < stack.worker_count(); ++w) {
     if (w != index) stack.worker(w).Kill();
   }
   WorkerProcess& worker = stack.worker(index);
   std::vector<FaultStack::HeldTask> held;
-  for (int tries = 0; tries < 30 && held.empty(); ++tries) {
-    ASSERT_TRUE(PollUntil([&] { return !stack.TasksHeldBy(worker.owner()).empty(); }, seconds(120),
-                          milliseconds(20)))
-        << "worker" << index << " never held a task";
+  for (int tries = 0; tries < 100 && held.empty(); ++tries) {
+    if (!WaitUntilBusy(stack, worker, more_work)) {
+      ADD_FAILURE() << "worker" << index << " never held a task";
+      return;
+    }
     worker.process().Signal(SIGSTOP);
     held = stack.TasksHeldBy(worker.owner());
     if (!held.empty()) {
@@ -244,7 +259,16 @@ TEST(FaultSuite, ProcessCrashes) {
   StuckTaskWatch stuck(stack.database_url(), seconds(15));
 
   // A worker frozen past its lease: worker 0, while the others go on.
-  FreezePastLease(stack, 0);
+  FreezePastLease(stack, 0, [&] {
+    if (names.size() < corpus.size()) {
+      submit_next();
+    } else {
+      const int b = static_cast<int>(corpus.size());
+      corpus.push_back(WritePdfCorpus(stack.input_root(), "set" + std::to_string(b),
+                                      "p" + std::to_string(b) + "-", per_batch));
+      submit_next();
+    }
+  });
   ASSERT_FALSE(::testing::Test::HasFatalFailure());
 
   const int kills_wanted = 20;
@@ -342,10 +366,14 @@ TEST(FaultSuite, WorkerFrozenInsideATransaction) {
   std::vector<FaultStack::HeldTask> held;
   std::string open;
   std::mt19937 rng(FaultSeed());
+  std::vector<std::string> names = {name};
+  auto more_work = [&] {
+    const std::string set = "more" + std::to_string(names.size());
+    names.push_back(
+        stack.Submit(WritePdfCorpus(stack.input_root(), set, set + "-", 20), "frozen-" + set));
+  };
   for (int tries = 0; tries < 500 && open.empty(); ++tries) {
-    ASSERT_TRUE(PollUntil([&] { return !stack.TasksHeldBy(worker.owner()).empty(); }, seconds(120),
-                          milliseconds(5)))
-        << "worker0 never held a task";
+    ASSERT_TRUE(WaitUntilBusy(stack, worker, more_work)) << "worker0 never held a task";
     std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 20)(rng)));
     worker.process().Signal(SIGSTOP);
     held = stack.TasksHeldBy(worker.owner());
@@ -383,7 +411,7 @@ TEST(FaultSuite, WorkerFrozenInsideATransaction) {
       ": the frozen worker's task was rescued while it stayed frozen");
   worker.process().Signal(SIGCONT);
   Say("injected: SIGCONT of worker0");
-  stack.WaitForBatches({name}, FinishTimeout());
+  stack.WaitForBatches(names, FinishTimeout());
   CheckAll(stack);
 }
 
