@@ -8,6 +8,9 @@
 //                   zombie must not write), a coordinator SIGKILLed, PostgreSQL
 //                   restarted, the emulator SIGKILLed and restarted on its
 //                   --state_dir.
+//   WorkerFrozenInsideATransaction
+//                   a worker frozen while its transaction holds row locks: its
+//                   task must still be rescued once its lease expired.
 //   CrashPoints     a worker killed at each named crash point of the pipeline.
 //   HttpFaults      429 storms with Retry-After, 5xx, dropped connections,
 //                   lost create responses, delays, insufficient_quota.
@@ -19,7 +22,6 @@
 // BATCHSCRIBE_SOAK=1 runs the same scenarios longer and larger (see
 // docs/readme/reliability.md); BATCHSCRIBE_FAULT_SEED replays a run.
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -258,7 +260,7 @@ TEST(FaultSuite, ProcessCrashes) {
 
   StuckTaskWatch stuck(stack.database_url(), seconds(15));
 
-  // A worker frozen past its lease: worker 0, while the others go on.
+  // A worker frozen past its lease (worker 0); the others take over its tasks.
   FreezePastLease(stack, 0, [&] {
     if (names.size() < corpus.size()) {
       submit_next();
