@@ -2,6 +2,8 @@
 
 #include <absl/status/status.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <regex>
 
 namespace batchscribe::jsonl {
@@ -16,11 +18,18 @@ std::string Text(const json& object, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
+// A token count: a non-negative integer, else 0. Floats, negatives and values
+// out of range (a garbled line) must not become usage or cost.
 int64_t Integer(const json& object, const char* key) {
   if (!object.is_object()) return 0;
   auto it = object.find(key);
-  if (it == object.end() || !it->is_number()) return 0;
-  return it->get<int64_t>();
+  if (it == object.end()) return 0;
+  if (it->is_number_unsigned()) {
+    const uint64_t v = it->get<uint64_t>();
+    return v > static_cast<uint64_t>(INT64_MAX) ? 0 : static_cast<int64_t>(v);
+  }
+  if (it->is_number_integer()) return std::max<int64_t>(it->get<int64_t>(), 0);
+  return 0;
 }
 
 std::optional<pricing::TokenUsage> UsageOf(const json& body) {

@@ -68,7 +68,12 @@ absl::StatusOr<PageToken> DecodePageToken(const std::string& text, const PageTok
   std::string raw;
   if (text.size() > 4096 || !Base64UrlDecode(text, raw)) return BadToken();
   nlohmann::json j = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || j.value("v", 0) != 1) return BadToken();
+  if (!j.is_object()) return BadToken();
+  // Typed checks only: json::value() throws when a key has another type.
+  auto version = j.find("v");
+  if (version == j.end() || !version->is_number_integer() || version->get<int64_t>() != 1) {
+    return BadToken();
+  }
   auto str = [&](const char* key) -> const nlohmann::json* {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? &*it : nullptr;

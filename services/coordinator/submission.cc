@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <thread>
 #include <unordered_map>
 
@@ -16,6 +17,52 @@
 
 namespace batchscribe::coordinator {
 namespace {
+
+bool IsValidUtf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c < 0x80) {
+      extra = 0;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      if (c == 0xE0) lo = 0xA0;  // no overlong forms
+      if (c == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+    } else {
+      return false;
+    }
+    if (s.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// For messages about names that are not UTF-8: bytes >= 0x80 as \xNN.
+std::string EscapeNonAscii(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
 
 absl::Status Invalid(const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(field + ": " + what);
@@ -258,6 +305,12 @@ absl::StatusOr<Submission> SubmissionValidator::Validate(
   for (std::size_t i = 0; i < selected->size(); ++i) {
     const std::string& label = (*selected)[i].first;
     auto& info = infos[i];
+    // Paths are stored as text and returned in responses: a file name that is
+    // not UTF-8 (e.g. Latin-1 on disk) cannot be recorded faithfully.
+    if (!IsValidUtf8((*selected)[i].second)) {
+      problems.Add(EscapeNonAscii(label), "file name is not valid UTF-8; rename the file");
+      continue;
+    }
     if (!info.ok()) {
       problems.Add(label, std::string(info.status().message()));
       continue;

@@ -52,6 +52,17 @@ int main(int argc, char** argv) {
   }
   config->owner = Hostname() + ":" + std::to_string(getpid());
   batchscribe::RegisterDatabaseUrlSecret(config->database_url);
+  // A worker frozen (SIGSTOP, a stalled VM) inside a transaction would hold its
+  // task row locked, and lease rescue skips locked rows: let PostgreSQL end
+  // such a session after one lease, so the task can be rescued. libpq reads
+  // PGOPTIONS for every connection this process opens.
+  {
+    const char* existing = std::getenv("PGOPTIONS");
+    std::string options = existing != nullptr ? std::string(existing) + " " : "";
+    options += "-c idle_in_transaction_session_timeout=" +
+               std::to_string(std::chrono::milliseconds(config->lease).count());
+    setenv("PGOPTIONS", options.c_str(), 1);
+  }
 
   auto input_root = batchscribe::storage::InputRoot::Open(config->input_root);
   if (!input_root.ok()) {

@@ -12,6 +12,7 @@
 #include "libs/common/logging.h"
 #include "libs/jsonl/request_line.h"
 #include "libs/pipeline/batch_progress.h"
+#include "libs/storage/document_id.h"
 #include "services/worker/records.h"
 #include "services/worker/shard_planning.h"
 #include "services/worker/step.h"
@@ -111,6 +112,13 @@ StepResult RunPlan(StepContext& ctx) {
   std::vector<std::pair<std::string, std::string>> failures;
   for (const PendingDocument& doc : LoadPending(ctx.conn, batch->id)) {
     if (ctx.stopped()) return StepResult::HandBack();
+    // The id names the transcript file: one that is not a single safe file name
+    // (a tampered row) must never become a path.
+    if (absl::Status id = storage::ValidateDocumentId(doc.document_id); !id.ok()) {
+      failures.emplace_back(doc.document_id,
+                            "document id is not a safe file name: " + std::string(id.message()));
+      continue;
+    }
     auto info = ctx.input_root.Check(doc.path);
     if (!info.ok()) {
       failures.emplace_back(doc.document_id, DescribeUnreadable(info.status(), doc.path));
