@@ -1,6 +1,6 @@
 #pragma once
 // Exit codes of the batchscribe CLI. Scripts depend on them: keep the numbers
-// stable and documented (docs/readme/operator.md).
+// stable and documented (README.md).
 
 #include <grpcpp/support/status.h>
 

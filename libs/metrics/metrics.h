@@ -5,7 +5,7 @@
 // records something; there is no global registry. With `port == 0` nothing is
 // served, but every recording call still works, so callers never branch on
 // whether metrics are enabled. The series names are stable: dashboards and
-// alerts depend on them (docs/readme/operator.md lists them).
+// alerts depend on them (README.md lists them).
 
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>

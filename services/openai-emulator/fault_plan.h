@@ -11,7 +11,7 @@
 // Rules are deterministic: counters select "the next N" or "every Nth", a
 // seeded generator draws probabilities for HTTP rules, and line probabilities
 // hash (seed, rule, custom_id, attempt) so they do not depend on thread timing.
-// docs/readme/emulator.md lists every field.
+// README.md lists every field.
 
 #include <absl/status/status.h>
 

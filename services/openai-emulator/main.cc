@@ -4,7 +4,7 @@
 //   openai-emulator --listen 127.0.0.1:8080 --validate_ms 200 --finalize_ms 200
 //
 // Point any OpenAI SDK at http://127.0.0.1:8080/v1. Flags have EMULATOR_*
-// environment fallbacks; see docs/readme/emulator.md.
+// environment fallbacks; see README.md.
 
 #include <signal.h>
 

@@ -18,7 +18,8 @@
 
 namespace batchscribe::testing {
 
-/// BATCHSCRIBE_SOAK=1: longer runs, more documents (see docs/readme/reliability.md).
+/// BATCHSCRIBE_SOAK=1: longer runs, more documents (README.md, "Running the reliability
+/// suites").
 bool SoakMode();
 /// BATCHSCRIBE_SOAK_MINUTES (default 10): how long the soak injects faults.
 std::chrono::minutes SoakDuration();

@@ -20,7 +20,7 @@
 //                   finalizing.
 //
 // BATCHSCRIBE_SOAK=1 runs the same scenarios longer and larger (see
-// docs/readme/reliability.md); BATCHSCRIBE_FAULT_SEED replays a run.
+// README.md, "Running the reliability suites"); BATCHSCRIBE_FAULT_SEED replays a run.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -98,9 +98,8 @@ std::set<int> LocalPortsOf(pid_t pid) {
 
 // What one of `pid`'s database sessions is doing inside a transaction that
 // wrote ("" when none is in one). Frozen there, it holds row locks that the
-// lease rescue skips (FOR UPDATE SKIP LOCKED), so its task could not be
-// rescued until it resumes: a liveness limit, not a safety one, see
-// docs/readme/reliability.md. Read-only transactions lock no rows.
+// lease rescue skips (FOR UPDATE SKIP LOCKED); workers therefore end sessions
+// idle in a transaction for longer than a lease. Read-only transactions lock no rows.
 std::string OpenTransactionOf(FaultStack& stack, pid_t pid) {
   std::set<int> ports = LocalPortsOf(pid);
   if (ports.empty()) return "";
