@@ -3,9 +3,9 @@
 // of a submission locally, from the PDFs themselves, without sending anything.
 //
 // Line sizes are exact (the worker's own request-line builder measures them:
-// the PDF's base64 is 4/3 of its bytes, plus the JSON around it); tokens follow the rule of thumb of ~4 characters per text
-// token plus a fixed image cost per page, since the model receives both the text
-// layer and an image of each page.
+// the PDF's base64 is 4/3 of its bytes, plus the JSON around it); tokens follow the rule of thumb
+// of ~4 characters per text token plus a fixed image cost per page, since the model receives both
+// the text layer and an image of each page.
 
 #include <absl/status/statusor.h>
 

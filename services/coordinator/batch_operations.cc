@@ -93,13 +93,12 @@ absl::StatusOr<v1::SubmitDocumentsResponse> BatchOperations::SubmitDocuments(
     InsertSubmission(tx, batch_id, *submission);
     return absl::OkStatus();
   });
-  auto ms = [](auto d) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  };
-  log::Debug("submission timing", {{"batch_id", batch_id},
-                                   {"documents", submission->documents.size()},
-                                   {"validate_ms", ms(validated - started)},
-                                   {"record_ms", ms(std::chrono::steady_clock::now() - validated)}});
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  log::Debug("submission timing",
+             {{"batch_id", batch_id},
+              {"documents", submission->documents.size()},
+              {"validate_ms", ms(validated - started)},
+              {"record_ms", ms(std::chrono::steady_clock::now() - validated)}});
   if (absl::IsAlreadyExists(status) && !request.request_id().empty()) {
     // The same request_id committed concurrently: answer as a replay.
     auto concurrent = replay();
