@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <regex>
 
+#include "libs/jsonl/fast_json.h"
+
 namespace batchscribe::jsonl {
 namespace {
 
@@ -141,7 +143,7 @@ ResultLine ClassifyChatCompletion(std::string_view custom_id, const json& body) 
 }
 
 absl::StatusOr<ResultLine> ClassifyResultLine(std::string_view line) {
-  auto parsed = json::parse(line.begin(), line.end(), nullptr, false);
+  json parsed = ParseJson(line);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("custom_id") ||
       !parsed["custom_id"].is_string()) {
     // Salvage the custom_id of a truncated or corrupted line by pattern.

@@ -7,6 +7,8 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "libs/jsonl/fast_json.h"
+
 namespace batchscribe::jsonl {
 
 absl::StatusOr<SchemaValidator> SchemaValidator::Create(std::string_view schema_json) {
@@ -26,7 +28,7 @@ absl::StatusOr<SchemaValidator> SchemaValidator::Create(std::string_view schema_
 }
 
 absl::Status SchemaValidator::Validate(std::string_view document_json) const {
-  auto document = nlohmann::json::parse(document_json.begin(), document_json.end(), nullptr, false);
+  const nlohmann::json document = ParseJson(document_json);
   if (document.is_discarded()) {
     return absl::InvalidArgumentError("the answer is not valid JSON");
   }

@@ -3,14 +3,16 @@
 // in-flight document of the shard with exactly one result line across both
 // files (a missing line is a retryable failure), classifies each line
 // (libs/jsonl), validates successful answers against the batch's schema,
-// writes transcripts atomically, and records outcomes, usage and cost in one
-// transaction with the shard's and the batch's new state. Expired and
+// writes transcripts atomically (made durable together by one syncfs: group
+// commit), and records outcomes, usage and cost in one transaction with the
+// shard's and the batch's new state. Expired and
 // cancelled batches keep their partial results; only the rest is retried.
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <unordered_map>
 
 #include "libs/common/logging.h"
 #include "libs/jsonl/result_line.h"
@@ -53,38 +55,119 @@ struct ParseStats {
   int64_t unusable = 0;    // no custom_id at all
   int64_t unknown = 0;     // custom_id not in flight in this shard
   int64_t duplicates = 0;  // a custom_id seen again
+  int64_t transcripts = 0;
 };
 
-// Streams one result file line by line into `results` (first success wins).
-absl::Status ParseFile(const fs::path& path, const std::map<std::string, bool>& expected,
-                       std::map<std::string, jsonl::ResultLine>& results, ParseStats& stats) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InternalError("cannot read " + path.string());
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line == "\r") continue;
-    ++stats.lines;
-    auto parsed = jsonl::ClassifyResultLine(line);
+// What the result files said about one in-flight document so far.
+struct Seen {
+  DocumentOutcome outcome;
+  bool line_succeeded = false;  // the line itself, before schema validation
+};
+
+// Streams the result files line by line and settles each line as it comes:
+// classify, validate, write the transcript (durability deferred to one
+// syncfs for the whole shard, see RunRetrieve). Memory is bounded by one line
+// plus a small record per document, whatever the size of the files.
+class ResultReader {
+ public:
+  ResultReader(StepContext& ctx, const BatchRecord& batch, const std::vector<ShardDocument>& docs,
+               const jsonl::SchemaValidator& validator,
+               const std::optional<pricing::ModelPrice>& price)
+      : ctx_(ctx), batch_(batch), validator_(validator), price_(price) {
+    seen_.reserve(docs.size());
+    for (const auto& d : docs) seen_.emplace(d.document_id, std::nullopt);
+  }
+
+  // Not OK: a file could not be read or a transcript not written (retry).
+  // Sets `stopped` when the worker is draining.
+  absl::Status ReadFile(const fs::path& path, bool& stopped) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::InternalError("cannot read " + path.string());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line == "\r") continue;
+      if ((++stats_.lines & 255) == 0 && ctx_.stopped()) {
+        stopped = true;
+        return absl::OkStatus();
+      }
+      if (absl::Status s = Settle(line); !s.ok()) return s;
+    }
+    if (in.bad()) return absl::InternalError("error reading " + path.string());
+    return absl::OkStatus();
+  }
+
+  // Makes the transcripts written so far durable (one syncfs per file system).
+  absl::Status SyncTranscripts() { return syncer_.Sync(); }
+
+  // One outcome per in-flight document, in `docs` order.
+  std::vector<DocumentOutcome> Outcomes(const std::vector<ShardDocument>& docs,
+                                        const std::string& openai_status) {
+    std::vector<DocumentOutcome> outcomes;
+    outcomes.reserve(docs.size());
+    for (const ShardDocument& doc : docs) {
+      auto& seen = seen_.at(doc.document_id);
+      outcomes.push_back(seen ? std::move(seen->outcome)
+                              : DocumentOutcome::Missing(doc.document_id, openai_status));
+    }
+    return outcomes;
+  }
+
+  int64_t answered() const {
+    int64_t n = 0;
+    for (const auto& [id, seen] : seen_) n += seen ? 1 : 0;
+    return n;
+  }
+  const ParseStats& stats() const { return stats_; }
+
+ private:
+  absl::Status Settle(std::string_view text) {
+    auto parsed = jsonl::ClassifyResultLine(text);
     if (!parsed.ok()) {
-      ++stats.unusable;
-      continue;
+      ++stats_.unusable;
+      return absl::OkStatus();
     }
-    if (expected.count(parsed->custom_id) == 0) {
-      ++stats.unknown;
-      continue;
+    auto it = seen_.find(parsed->custom_id);
+    if (it == seen_.end()) {
+      ++stats_.unknown;
+      return absl::OkStatus();
     }
-    auto [it, inserted] = results.emplace(parsed->custom_id, *parsed);
-    if (!inserted) {
-      ++stats.duplicates;
-      if (it->second.outcome != jsonl::LineOutcome::kSucceeded &&
-          parsed->outcome == jsonl::LineOutcome::kSucceeded) {
-        it->second = *std::move(parsed);
+    const bool succeeded = parsed->outcome == jsonl::LineOutcome::kSucceeded;
+    if (it->second) {
+      // The first successful line wins; a success replaces an earlier failure.
+      ++stats_.duplicates;
+      if (it->second->line_succeeded || !succeeded) return absl::OkStatus();
+    }
+    Seen seen{DocumentOutcome::FromLine(*parsed, price_, pricing::PricingMode::kBatch), succeeded};
+    if (succeeded) {
+      if (absl::Status v = validator_.Validate(parsed->content); !v.ok()) {
+        seen.outcome.outcome = jsonl::LineOutcome::kRetryable;
+        seen.outcome.error = std::string(v.message());
+      } else {
+        const std::string relative =
+            storage::TranscriptRelativePath(batch_.model, parsed->custom_id);
+        const fs::path path = ctx_.config.storage_root / relative;
+        absl::Status w =
+            storage::AtomicWriteFile(path, parsed->content, storage::Durability::kDeferred);
+        if (w.ok() && syncer_.empty()) w = syncer_.Add(path.parent_path());
+        if (!w.ok()) {
+          return absl::UnavailableError("writing " + relative + ": " + std::string(w.message()));
+        }
+        seen.outcome.transcript_path = relative;
+        ++stats_.transcripts;
       }
     }
+    it->second = std::move(seen);
+    return absl::OkStatus();
   }
-  if (in.bad()) return absl::InternalError("error reading " + path.string());
-  return absl::OkStatus();
-}
+
+  StepContext& ctx_;
+  const BatchRecord& batch_;
+  const jsonl::SchemaValidator& validator_;
+  const std::optional<pricing::ModelPrice>& price_;
+  std::unordered_map<std::string, std::optional<Seen>> seen_;
+  storage::FileSystemSyncer syncer_;
+  ParseStats stats_;
+};
 
 }  // namespace
 
@@ -110,18 +193,6 @@ StepResult RunRetrieve(StepContext& ctx) {
   if (ctx.stopped()) return StepResult::HandBack();
 
   const std::vector<ShardDocument> docs = LoadInFlightShardDocuments(ctx.conn, batch_id, shard_id);
-  std::map<std::string, bool> expected;
-  for (const auto& d : docs) expected[d.document_id] = true;
-  std::map<std::string, jsonl::ResultLine> results;
-  ParseStats stats;
-  for (const auto& [present, path] :
-       {std::pair{*have_output, output_path}, std::pair{*have_errors, errors_path}}) {
-    if (!present) continue;
-    if (auto s = ParseFile(path, expected, results, stats); !s.ok()) {
-      return StepResult::Retry(std::string(s.message()));
-    }
-  }
-
   auto validator = jsonl::SchemaValidator::Create(batch->json_schema);
   if (!validator.ok()) {
     return StepResult::Permanent("the batch's JSON schema is unusable: " +
@@ -132,46 +203,40 @@ StepResult RunRetrieve(StepContext& ctx) {
     log::Warn("no price for the model: costs recorded as 0", {{"model", batch->model}});
   }
 
-  std::vector<DocumentOutcome> outcomes;
-  outcomes.reserve(docs.size());
-  for (const ShardDocument& doc : docs) {
-    if (ctx.stopped()) return StepResult::HandBack();
-    auto it = results.find(doc.document_id);
-    DocumentOutcome outcome;
-    if (it == results.end()) {
-      outcome = DocumentOutcome::Missing(doc.document_id, shard->openai_status);
-    } else {
-      outcome = DocumentOutcome::FromLine(it->second, price, pricing::PricingMode::kBatch);
-      if (outcome.outcome == jsonl::LineOutcome::kSucceeded) {
-        if (absl::Status v = validator->Validate(it->second.content); !v.ok()) {
-          outcome.outcome = jsonl::LineOutcome::kRetryable;
-          outcome.error = std::string(v.message());
-        } else {
-          const std::string relative =
-              storage::TranscriptRelativePath(batch->model, doc.document_id);
-          absl::Status w =
-              storage::AtomicWriteFile(ctx.config.storage_root / relative, it->second.content);
-          if (!w.ok())
-            return StepResult::Retry("writing " + relative + ": " + std::string(w.message()));
-          outcome.transcript_path = relative;
-        }
-      }
+  ResultReader reader(ctx, *batch, docs, *validator, price);
+  for (const auto& [present, path] :
+       {std::pair{*have_output, output_path}, std::pair{*have_errors, errors_path}}) {
+    if (!present) continue;
+    bool stopped = false;
+    if (auto s = reader.ReadFile(path, stopped); !s.ok()) {
+      return StepResult::Retry(std::string(s.message()));
     }
-    outcomes.push_back(std::move(outcome));
+    if (stopped) return StepResult::HandBack();
+  }
+  // Group commit: every transcript is on stable storage before the
+  // transaction below records any document as SUCCEEDED. A crash before that
+  // leaves the shard RETRIEVING, and the next run writes them all again.
+  if (auto s = reader.SyncTranscripts(); !s.ok()) {
+    return StepResult::Retry("syncing the transcripts: " + std::string(s.message()));
   }
   ctx.crash_points.Reach("retrieve.after_transcripts");
 
+  const ParseStats& stats = reader.stats();
+  const int64_t answered = reader.answered();
+  std::vector<DocumentOutcome> outcomes = reader.Outcomes(docs, shard->openai_status);
   log::Info("shard results reconciled", {{"batch_id", batch_id},
                                          {"shard_id", shard_id},
                                          {"openai_status", shard->openai_status},
                                          {"documents", docs.size()},
                                          {"lines", stats.lines},
-                                         {"missing", docs.size() - results.size()},
+                                         {"transcripts", stats.transcripts},
+                                         {"missing", static_cast<int64_t>(docs.size()) - answered},
                                          {"unusable_lines", stats.unusable},
                                          {"unknown_lines", stats.unknown},
                                          {"duplicate_lines", stats.duplicates}});
   auto tally = std::make_shared<OutcomeTally>();
-  StepResult result = StepResult::Complete([batch_id, shard_id, outcomes, tally](pqxx::work& tx) {
+  StepResult result = StepResult::Complete([batch_id, shard_id, outcomes = std::move(outcomes),
+                                            tally](pqxx::work& tx) {
     auto state = pipeline::LockBatch(tx, batch_id);
     if (!state) return;
     *tally =

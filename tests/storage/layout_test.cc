@@ -80,6 +80,37 @@ TEST(AtomicFileWriter, StreamsManyAppends) {
   EXPECT_FALSE(writer.Commit().ok());
 }
 
+TEST(AtomicWriteFile, DeferredWritesAreCompleteAndSyncedTogether) {
+  TempDir dir;
+  FileSystemSyncer syncer;
+  EXPECT_TRUE(syncer.empty());
+  for (int i = 0; i < 20; ++i) {
+    fs::path target = dir.path() / "t" / (std::to_string(i) + ".json");
+    ASSERT_TRUE(
+        AtomicWriteFile(target, "{\"i\":" + std::to_string(i) + "}", Durability::kDeferred).ok());
+    ASSERT_TRUE(syncer.Add(target.parent_path()).ok());
+  }
+  EXPECT_FALSE(syncer.empty());
+  ASSERT_TRUE(syncer.Sync().ok());
+  EXPECT_TRUE(syncer.empty());  // one syncfs per file system, then forgotten
+  EXPECT_EQ(Slurp(dir.path() / "t" / "7.json"), "{\"i\":7}");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path() / "t")) ++entries;
+  EXPECT_EQ(entries, 20);  // no temporary file left behind
+  // Replacing keeps the atomicity of the synced form.
+  ASSERT_TRUE(AtomicWriteFile(dir.path() / "t" / "7.json", "new", Durability::kDeferred).ok());
+  EXPECT_EQ(Slurp(dir.path() / "t" / "7.json"), "new");
+}
+
+TEST(FileSystemSyncer, ReportsAPathThatDoesNotExist) {
+  TempDir dir;
+  FileSystemSyncer syncer;
+  absl::Status status = syncer.Add(dir.path() / "missing");
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("missing"), std::string::npos) << status;
+  EXPECT_TRUE(syncer.Sync().ok());  // nothing to do
+}
+
 TEST(AtomicWriteFile, FailsCleanlyWhereItCannotWrite) {
   TempDir dir;
   fs::path blocker = dir.path() / "file";
