@@ -5,19 +5,20 @@
 namespace batchscribe::jsonl {
 namespace {
 
-nlohmann::json Convert(simdjson::dom::element element) {
+template <typename Json>
+Json Convert(simdjson::dom::element element) {
   switch (element.type()) {
     case simdjson::dom::element_type::OBJECT: {
-      nlohmann::json object = nlohmann::json::object();
+      Json object = Json::object();
       // operator[]: a repeated key keeps its last value, as nlohmann does.
       for (auto field : simdjson::dom::object(element)) {
-        object[std::string(field.key)] = Convert(field.value);
+        object[std::string(field.key)] = Convert<Json>(field.value);
       }
       return object;
     }
     case simdjson::dom::element_type::ARRAY: {
-      nlohmann::json array = nlohmann::json::array();
-      for (auto item : simdjson::dom::array(element)) array.push_back(Convert(item));
+      Json array = Json::array();
+      for (auto item : simdjson::dom::array(element)) array.push_back(Convert<Json>(item));
       return array;
     }
     case simdjson::dom::element_type::STRING:
@@ -25,7 +26,7 @@ nlohmann::json Convert(simdjson::dom::element element) {
     case simdjson::dom::element_type::INT64: {
       // nlohmann stores non-negative integers as unsigned.
       const int64_t v = int64_t(element);
-      return v >= 0 ? nlohmann::json(static_cast<uint64_t>(v)) : nlohmann::json(v);
+      return v >= 0 ? Json(static_cast<uint64_t>(v)) : Json(v);
     }
     case simdjson::dom::element_type::UINT64:
       return uint64_t(element);
@@ -41,14 +42,18 @@ nlohmann::json Convert(simdjson::dom::element element) {
 
 }  // namespace
 
-nlohmann::json ParseJson(std::string_view text) {
+template <typename Json>
+Json ParseJsonAs(std::string_view text) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   // realloc_if_needed: the text is copied into a padded buffer when needed.
   if (parser.parse(text.data(), text.size(), true).get(root) == simdjson::SUCCESS) {
-    return Convert(root);
+    return Convert<Json>(root);
   }
-  return nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  return Json::parse(text.begin(), text.end(), nullptr, false);
 }
+
+template nlohmann::json ParseJsonAs<nlohmann::json>(std::string_view);
+template nlohmann::ordered_json ParseJsonAs<nlohmann::ordered_json>(std::string_view);
 
 }  // namespace batchscribe::jsonl

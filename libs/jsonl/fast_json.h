@@ -11,7 +11,13 @@
 namespace batchscribe::jsonl {
 
 /// The parsed value, or a discarded value (is_discarded()) when `text` is not
-/// valid JSON (including invalid UTF-8).
-nlohmann::json ParseJson(std::string_view text);
+/// valid JSON (including invalid UTF-8). `Json` is nlohmann::json or
+/// nlohmann::ordered_json (the emulator's, which keeps key order).
+template <typename Json>
+Json ParseJsonAs(std::string_view text);
+extern template nlohmann::json ParseJsonAs<nlohmann::json>(std::string_view);
+extern template nlohmann::ordered_json ParseJsonAs<nlohmann::ordered_json>(std::string_view);
+
+inline nlohmann::json ParseJson(std::string_view text) { return ParseJsonAs<nlohmann::json>(text); }
 
 }  // namespace batchscribe::jsonl

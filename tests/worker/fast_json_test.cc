@@ -19,6 +19,9 @@ void ExpectSameAsNlohmann(const std::string& text) {
   if (theirs.is_discarded()) return;
   EXPECT_EQ(ours, theirs) << text;
   EXPECT_EQ(ours.dump(), theirs.dump()) << text;  // also the number kinds
+  // The emulator's insertion-ordered form keeps the document's key order.
+  nlohmann::ordered_json ordered = ParseJsonAs<nlohmann::ordered_json>(text);
+  EXPECT_EQ(ordered.dump(), nlohmann::ordered_json::parse(text).dump()) << text;
 }
 
 TEST(FastJsonTest, ValuesAndNumberKindsMatchNlohmann) {
@@ -29,6 +32,7 @@ TEST(FastJsonTest, ValuesAndNumberKindsMatchNlohmann) {
       R"("escapes \" \\ \/ \b \f \n \r \t \u00e9 \ud83d\ude00")",
       "\"caf\xc3\xa9 \xe2\x82\xac\"",
       R"({"dup":1,"dup":2})",
+      R"({"z":1,"a":{"y":2,"b":3},"m":[{"k":1,"c":2}]})",
       R"(  {"spaces" : [ 1 , 2 ] }  )",
       R"({"custom_id":"doc-1","response":{"status_code":200,"body":{"choices":[]}},"error":null})",
       "[]",
