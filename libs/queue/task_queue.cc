@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 
 namespace batchscribe::queue {
@@ -40,26 +41,28 @@ double UnitRandom() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// Locks the task row if `task` still holds its lease. Returns false otherwise.
-bool FenceAndLock(pqxx::work& tx, const Task& task) {
-  auto r = tx.exec_params(
-      "SELECT rerun FROM tasks WHERE id = $1 AND lease_token = $2::uuid AND state = 'running' "
-      "FOR UPDATE",
-      task.id, task.lease_token);
-  return !r.empty();
+// The fence: every outcome UPDATE of a task is conditioned on the caller
+// still holding its lease, and takes the row lock in the same round trip.
+// RETURNING rerun reads the flag under that lock: nobody can set it any more
+// (Enqueue's UPDATE only matches running tasks, and waits for this one).
+constexpr const char* kFence = " AND lease_token = $2::uuid AND state = 'running' RETURNING rerun";
+
+absl::Status LeaseLost(pqxx::work& tx, const Task& task) {
+  tx.abort();
+  return absl::FailedPreconditionError("lease lost for task " + std::to_string(task.id));
 }
 
 // A task enqueued again while it ran gets a fresh available copy once it ends.
 void RequeueIfAsked(pqxx::work& tx, const Task& task, TimePoint now) {
-  auto r = tx.exec_params(
-      "INSERT INTO tasks (kind, subject, batch_id, payload, max_attempts, run_at) "
-      "SELECT kind, subject, batch_id, payload, max_attempts, " +
+  tx.exec_params(
+      "WITH enqueued AS (INSERT INTO tasks (kind, subject, batch_id, payload, max_attempts, "
+      "  run_at) SELECT kind, subject, batch_id, payload, max_attempts, " +
           Ts(2) +
           " FROM tasks WHERE id = $1 AND rerun "
           "ON CONFLICT (subject, kind) WHERE state IN ('available', 'running') DO NOTHING "
-          "RETURNING kind",
-      task.id, Micros(now));
-  if (!r.empty()) tx.exec_params("SELECT pg_notify($1, $2)", kNotifyChannel, task.kind);
+          "RETURNING kind) "
+          "SELECT pg_notify($3, kind) FROM enqueued",
+      task.id, Micros(now), kNotifyChannel);
 }
 
 }  // namespace
@@ -72,34 +75,35 @@ std::chrono::milliseconds Backoff(int attempt, double unit_random) {
 
 bool Enqueue(pqxx::work& tx, const NewTask& task) {
   const std::string payload = task.payload.dump();
-  pqxx::result r;
-  if (task.run_at.has_value()) {
-    r = tx.exec_params(
-        "INSERT INTO tasks (kind, subject, batch_id, payload, max_attempts, run_at) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, " +
+  std::optional<int64_t> run_at;
+  if (task.run_at.has_value()) run_at = Micros(*task.run_at);
+  // Bounded: each round either inserts, or finds a live task it can leave to
+  // see this state (available, or running and told to run again).
+  for (int round = 0; round < 3; ++round) {
+    auto r = tx.exec_params(
+        "WITH enqueued AS (INSERT INTO tasks (kind, subject, batch_id, payload, max_attempts, "
+        "  run_at) VALUES ($1, $2, $3, $4::jsonb, $5, coalesce(" +
             Ts(6) +
-            ") "
+            ", now())) "
             "ON CONFLICT (subject, kind) WHERE state IN ('available', 'running') DO NOTHING "
-            "RETURNING id",
-        task.kind, task.subject, task.batch_id, payload, task.max_attempts, Micros(*task.run_at));
-  } else {
-    r = tx.exec_params(
-        "INSERT INTO tasks (kind, subject, batch_id, payload, max_attempts) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5) "
-        "ON CONFLICT (subject, kind) WHERE state IN ('available', 'running') DO NOTHING "
-        "RETURNING id",
-        task.kind, task.subject, task.batch_id, payload, task.max_attempts);
-  }
-  if (r.empty()) {
+            "RETURNING id) "
+            "SELECT id, pg_notify($7, $1) FROM enqueued",
+        task.kind, task.subject, task.batch_id, payload, task.max_attempts, run_at, kNotifyChannel);
+    if (!r.empty()) return true;
     // A live task exists. If it is running it may already have read the state
     // this enqueue is about: ask for one more run after it ends.
-    tx.exec_params(
+    auto asked = tx.exec_params(
         "UPDATE tasks SET rerun = true WHERE subject = $1 AND kind = $2 AND state = 'running'",
         task.subject, task.kind);
-    return false;
+    if (asked.affected_rows() > 0) return false;
+    // No running one: the live task is available (it will see this state)...
+    auto available = tx.exec_params(
+        "SELECT 1 FROM tasks WHERE subject = $1 AND kind = $2 AND state = 'available'",
+        task.subject, task.kind);
+    if (!available.empty()) return false;
+    // ...or the running one ended between the two statements: insert again.
   }
-  tx.exec_params("SELECT pg_notify($1, $2)", kNotifyChannel, task.kind);
-  return true;
+  return false;
 }
 
 TaskQueue::TaskQueue(pqxx::connection& conn, const Clock& clock, QueueOptions options)
@@ -165,18 +169,15 @@ bool TaskQueue::Heartbeat(const Task& task) {
 absl::Status TaskQueue::Complete(const Task& task, const std::function<void(pqxx::work&)>& work) {
   const TimePoint now = clock_.Now();
   pqxx::work tx(conn_);
-  if (!FenceAndLock(tx, task)) {
-    tx.abort();
-    return absl::FailedPreconditionError("lease lost for task " + std::to_string(task.id));
-  }
   // Mark it done first so that `work` may enqueue a successor of the same kind.
-  tx.exec_params(
+  auto fenced = tx.exec_params(
       "UPDATE tasks SET state = 'succeeded', lease_token = NULL, lease_expires_at = NULL, "
       "  last_error = NULL, update_time = " +
-          Ts(2) + ", finish_time = " + Ts(2) + " WHERE id = $1",
-      task.id, Micros(now));
+          Ts(3) + ", finish_time = " + Ts(3) + " WHERE id = $1" + kFence,
+      task.id, task.lease_token, Micros(now));
+  if (fenced.empty()) return LeaseLost(tx, task);
   if (work) work(tx);
-  RequeueIfAsked(tx, task, now);
+  if (fenced[0][0].as<bool>()) RequeueIfAsked(tx, task, now);
   tx.commit();
   return absl::OkStatus();
 }
@@ -185,28 +186,26 @@ absl::StatusOr<bool> TaskQueue::Fail(const Task& task, const Failure& failure,
                                      const std::function<void(pqxx::work&, bool)>& work) {
   const TimePoint now = clock_.Now();
   pqxx::work tx(conn_);
-  if (!FenceAndLock(tx, task)) {
-    tx.abort();
-    return absl::FailedPreconditionError("lease lost for task " + std::to_string(task.id));
-  }
   const bool final = failure.permanent || task.attempt >= task.max_attempts;
+  pqxx::result fenced;
   if (final) {
-    tx.exec_params(
+    fenced = tx.exec_params(
         "UPDATE tasks SET state = 'failed', lease_token = NULL, lease_expires_at = NULL, "
-        "  last_error = $2, update_time = " +
-            Ts(3) + ", finish_time = " + Ts(3) + " WHERE id = $1",
-        task.id, failure.error, Micros(now));
+        "  last_error = $3, update_time = " +
+            Ts(4) + ", finish_time = " + Ts(4) + " WHERE id = $1" + kFence,
+        task.id, task.lease_token, failure.error, Micros(now));
   } else {
     auto delay = failure.retry_after.value_or(std::chrono::milliseconds(static_cast<int64_t>(
         Backoff(task.attempt, UnitRandom()).count() * options_.backoff_scale)));
-    tx.exec_params(
+    fenced = tx.exec_params(
         "UPDATE tasks SET state = 'available', lease_token = NULL, lease_owner = NULL, "
-        "  lease_expires_at = NULL, last_error = $2, run_at = " +
-            Ts(3) + ", update_time = " + Ts(4) + " WHERE id = $1",
-        task.id, failure.error, Micros(now + delay), Micros(now));
+        "  lease_expires_at = NULL, last_error = $3, run_at = " +
+            Ts(4) + ", update_time = " + Ts(5) + " WHERE id = $1" + kFence,
+        task.id, task.lease_token, failure.error, Micros(now + delay), Micros(now));
   }
+  if (fenced.empty()) return LeaseLost(tx, task);
   if (work) work(tx, final);
-  if (final) RequeueIfAsked(tx, task, now);
+  if (final && fenced[0][0].as<bool>()) RequeueIfAsked(tx, task, now);
   tx.commit();
   return final;
 }
@@ -216,17 +215,14 @@ absl::Status TaskQueue::Snooze(const Task& task, std::chrono::milliseconds delay
                                const std::string& note) {
   const TimePoint now = clock_.Now();
   pqxx::work tx(conn_);
-  if (!FenceAndLock(tx, task)) {
-    tx.abort();
-    return absl::FailedPreconditionError("lease lost for task " + std::to_string(task.id));
-  }
   // A snooze is not an attempt: give back the one the claim took.
-  tx.exec_params(
+  auto fenced = tx.exec_params(
       "UPDATE tasks SET state = 'available', attempt = GREATEST(attempt - 1, 0), "
       "  lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL, rerun = false, "
-      "  last_error = NULLIF($2, ''), run_at = " +
-          Ts(3) + ", update_time = " + Ts(4) + " WHERE id = $1",
-      task.id, note, Micros(now + delay), Micros(now));
+      "  last_error = NULLIF($3, ''), run_at = " +
+          Ts(4) + ", update_time = " + Ts(5) + " WHERE id = $1" + kFence,
+      task.id, task.lease_token, note, Micros(now + delay), Micros(now));
+  if (fenced.empty()) return LeaseLost(tx, task);
   if (work) work(tx);
   tx.commit();
   return absl::OkStatus();

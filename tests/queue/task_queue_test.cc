@@ -273,6 +273,35 @@ TEST_F(TaskQueueTest, EnqueueWhileRunningRunsOnceMoreAfterwards) {
   EXPECT_EQ(Count("kind = 'plan' AND state = 'available'"), 0);
 }
 
+TEST_F(TaskQueueTest, AFinalFailureRunsOnceMoreIfAskedButASnoozeDoesNot) {
+  Add("plan", "b1", /*max_attempts=*/1);
+  TaskQueue q(*conn_, clock_, {.lease = 30s, .owner = "w"});
+  auto t = q.Claim({}, 1);
+  ASSERT_EQ(t.size(), 1u);
+  Add("plan", "b1");
+  auto final = q.Fail(t[0], {.error = "boom"});
+  ASSERT_TRUE(final.ok());
+  EXPECT_TRUE(*final);
+  EXPECT_EQ(StateOf(t[0].id), "failed");
+  EXPECT_EQ(Count("kind = 'plan' AND state = 'available'"), 1);  // the fresh copy
+
+  Add("poll", "b1/s0001");
+  auto p = q.Claim({"poll"}, 1);
+  ASSERT_EQ(p.size(), 1u);
+  Add("poll", "b1/s0001");  // asks for a rerun...
+  ASSERT_TRUE(q.Snooze(p[0], 1s).ok());
+  // ...which the snoozed task itself is: no second copy.
+  EXPECT_EQ(Count("kind = 'poll'"), 1);
+  EXPECT_EQ(Count("kind = 'poll' AND NOT rerun AND state = 'available'"), 1);
+}
+
+TEST_F(TaskQueueTest, EnqueueBesideAnAvailableTaskAddsNothing) {
+  Add("plan", "b1");
+  Add("plan", "b1");
+  EXPECT_EQ(Count("kind = 'plan'"), 1);
+  EXPECT_EQ(Count("rerun"), 0);
+}
+
 TEST_F(TaskQueueTest, WakeupSeesEnqueueNotifications) {
   pqxx::connection listen_conn(db_.url());
   TaskWakeup wakeup(listen_conn);
