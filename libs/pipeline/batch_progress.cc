@@ -34,12 +34,17 @@ bool MarkBatchRunning(pqxx::work& tx, const std::string& batch_id) {
 }
 
 std::optional<std::string> FinishBatchIfSettled(pqxx::work& tx, const std::string& batch_id) {
+  // The per-state totals kept by triggers on documents (migration 0003), not a
+  // count over the batch's documents: this runs in every step that moves
+  // documents, while the batch row is locked. The triggers of this
+  // transaction's own document changes have run, so they are included.
   auto r = tx.exec_params(
       "SELECT b.state, "
-      "  count(d.*) FILTER (WHERE d.state IN ('PENDING', 'PREPARED', 'SUBMITTED')), "
-      "  count(d.*) FILTER (WHERE d.state IN ('SUCCEEDED', 'SKIPPED')), "
-      "  count(d.*) "
-      "FROM batches b LEFT JOIN documents d ON d.batch_id = b.id "
+      "  coalesce(sum(c.documents) FILTER (WHERE c.state IN ('PENDING', 'PREPARED', "
+      "    'SUBMITTED')), 0)::bigint, "
+      "  coalesce(sum(c.documents) FILTER (WHERE c.state IN ('SUCCEEDED', 'SKIPPED')), 0)::bigint, "
+      "  coalesce(sum(c.documents), 0)::bigint "
+      "FROM batches b LEFT JOIN document_counts c ON c.batch_id = b.id "
       "WHERE b.id = $1 GROUP BY b.state",
       batch_id);
   if (r.empty()) return std::nullopt;
@@ -62,8 +67,13 @@ std::optional<std::string> FinishBatchIfSettled(pqxx::work& tx, const std::strin
   tx.exec_params(
       "UPDATE batches SET state = $2, update_time = now(), end_time = now() WHERE id = $1",
       batch_id, final_state);
+  CompactDocumentCounts(tx, batch_id);
   NotifyBatchChanged(tx, batch_id);
   return final_state;
+}
+
+int CompactDocumentCounts(pqxx::transaction_base& tx, const std::string& batch_id) {
+  return tx.exec_params("SELECT compact_document_counts($1)", batch_id)[0][0].as<int>();
 }
 
 void RecordBatchError(pqxx::work& tx, const std::string& batch_id, const std::string& error) {

@@ -41,8 +41,15 @@ bool MarkBatchRunning(pqxx::work& tx, const std::string& batch_id);
 
 /// Ends the batch when no document is PENDING, PREPARED or SUBMITTED and the
 /// batch is PENDING, RUNNING or CANCELLING. Returns the final state when it
-/// ended in this call.
+/// ended in this call. Reads the document_counts totals, and compacts them when
+/// the batch ends (its documents no longer change unless the batch is retried).
 std::optional<std::string> FinishBatchIfSettled(pqxx::work& tx, const std::string& batch_id);
+
+/// Folds the batch's document_counts delta rows into one per state
+/// (compact_document_counts(), migration 0003: safe alongside writers, readers
+/// and other compactions). Returns how many rows fewer the batch has, or -1
+/// when another transaction is compacting it at this moment.
+int CompactDocumentCounts(pqxx::transaction_base& tx, const std::string& batch_id);
 
 /// Puts `error` first in the batch's last_errors (newest first, at most 10).
 void RecordBatchError(pqxx::work& tx, const std::string& batch_id, const std::string& error);

@@ -152,6 +152,25 @@ SweepReport SweepStrandedWork(pqxx::connection& conn, int limit) {
     if (!LockBatch(tx, batch_id)) continue;
     if (FinishBatchIfSettled(tx, batch_id)) ++report.batches_finished;
   }
+
+  // 5. Not a repair: keep document_counts short. Every statement that changes
+  // documents appends a delta row per (batch, state) it touched, so a long
+  // batch (many shards, or SYNC chunks) accumulates rows that GetBatch sums.
+  // A batch is compacted when it ends (FinishBatchIfSettled); here live
+  // batches, and ended ones whose compaction was skipped because another was
+  // running, are folded once they pass the threshold. Only live and recent
+  // batches are looked at, so the cost does not grow with the history.
+  auto crowded = tx.exec_params(
+      "SELECT b.id FROM batches b "
+      "WHERE (b.state IN ('PENDING', 'RUNNING', 'CANCELLING') "
+      "       OR b.end_time > now() - interval '1 hour') "
+      "  AND (SELECT count(*) FROM (SELECT 1 FROM document_counts c WHERE c.batch_id = b.id "
+      "       LIMIT $2 + 1) x) > $2 "
+      "LIMIT $1",
+      limit, kCompactCountsAboveRows);
+  for (const auto& row : crowded) {
+    if (CompactDocumentCounts(tx, row[0].as<std::string>()) >= 0) ++report.counts_compacted;
+  }
   tx.commit();
   return report;
 }

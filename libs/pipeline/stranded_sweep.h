@@ -23,10 +23,17 @@ struct SweepReport {
   int documents_cancelled = 0;   // PENDING documents of a cancelling batch
   int batches_finished = 0;      // settled batches that had not ended
   int transcribes_enqueued = 0;  // SYNC batches with work but no live transcribe task
+  int counts_compacted = 0;      // batches whose document_counts rows were folded
 };
 
+/// A live batch (or one ended within the hour) whose document_counts has more
+/// delta rows than this gets them folded by the sweep.
+inline constexpr int kCompactCountsAboveRows = 64;
+
 /// Runs one sweep in its own transaction on `conn` (at most `limit` repairs
-/// of each kind). Returns ran = false when another process is sweeping.
+/// of each kind), then folds the document_counts rows of up to `limit`
+/// batches that have more than kCompactCountsAboveRows of them. Returns
+/// ran = false when another process is sweeping.
 SweepReport SweepStrandedWork(pqxx::connection& conn, int limit = 100);
 
 }  // namespace batchscribe::pipeline

@@ -245,5 +245,48 @@ TEST_F(PipelineDbTest, OnlyOneSweepRunsAtATime) {
   EXPECT_TRUE(SweepStrandedWork(conn_).ran);
 }
 
+TEST_F(PipelineDbTest, AnEndingBatchHasItsDocumentCountsCompacted) {
+  AddBatch("b");
+  AddShard("b", "s0001", "SUBMITTED", "batch_x");
+  for (const char* doc : {"a", "b", "c", "d", "e"}) AddDocument("b", doc, "SUBMITTED", "s0001");
+  Exec("UPDATE documents SET state = 'SUCCEEDED' WHERE document_id IN ('a', 'b')");
+  Exec("UPDATE documents SET state = 'FAILED' WHERE document_id IN ('c', 'd', 'e')");
+  EXPECT_EQ(Value("SELECT count(*) FROM document_counts WHERE batch_id = 'b'"), "9");
+  EXPECT_EQ(Finish("b"), "PARTIALLY_SUCCEEDED");
+  // SUBMITTED folded away (it is empty), one row each for SUCCEEDED and FAILED.
+  EXPECT_EQ(Value("SELECT string_agg(state || '=' || documents, ',' ORDER BY state) "
+                  "FROM document_counts WHERE batch_id = 'b'"),
+            "FAILED=3,SUCCEEDED=2");
+}
+
+TEST_F(PipelineDbTest, SweepCompactsTheDocumentCountsOfCrowdedBatches) {
+  // One delta row per statement: more than kCompactCountsAboveRows for
+  // "busy" (live) and "old" (ended two days ago), a few for "quiet".
+  const std::string rows = std::to_string(kCompactCountsAboveRows + 6);
+  AddBatch("busy");
+  AddBatch("quiet");
+  AddBatch("old", "SUCCEEDED");
+  Exec("UPDATE batches SET end_time = now() - interval '2 days' WHERE id = 'old'");
+  Exec(
+      "INSERT INTO tasks (kind, subject, batch_id) VALUES ('plan', 'busy', 'busy'), "
+      "('plan', 'quiet', 'quiet')");
+  AddDocument("busy", "p", "PENDING");
+  Exec("DO $$ BEGIN FOR i IN 1.." + rows +
+       " LOOP "
+       "INSERT INTO documents (batch_id, document_id, path, size_bytes, state, output_tokens) "
+       "VALUES ('busy', 'x' || i, 'x.pdf', 1, 'SUCCEEDED', i), "
+       "('old', 'x' || i, 'x.pdf', 1, 'SUCCEEDED', i); END LOOP; END $$");
+  for (const char* doc : {"a", "b", "c"}) AddDocument("quiet", doc, "PENDING");
+  SweepReport report = SweepStrandedWork(conn_);
+  EXPECT_EQ(report.counts_compacted, 1);
+  EXPECT_EQ(Value("SELECT string_agg(state || '=' || documents || '/' || output_tokens, ',' "
+                  "ORDER BY state) FROM document_counts WHERE batch_id = 'busy'"),
+            "PENDING=1/0,SUCCEEDED=" + rows + "/" +
+                std::to_string((kCompactCountsAboveRows + 6) * (kCompactCountsAboveRows + 7) / 2));
+  EXPECT_EQ(Value("SELECT count(*) FROM document_counts WHERE batch_id = 'quiet'"), "3");
+  // Ended long ago: not looked at (it was compacted when it ended).
+  EXPECT_EQ(Value("SELECT count(*) FROM document_counts WHERE batch_id = 'old'"), rows);
+}
+
 }  // namespace
 }  // namespace batchscribe::pipeline
