@@ -91,12 +91,14 @@ void DatabaseStatsCollector::Refresh() const {
       lag[kind] = row[4].as<double>();
     }
     // Only live batches: finished ones never change and the counter
-    // batchscribe_documents_transitioned_total covers their history.
+    // batchscribe_documents_transitioned_total covers their history. Summed
+    // from document_counts (migration 0003), not counted over documents: a
+    // scrape must not scan every live document.
     for (const auto& row : tx.exec(R"sql(
-        SELECT d.state, count(*)
-          FROM documents d JOIN batches b ON b.id = d.batch_id
+        SELECT c.state, sum(c.documents)
+          FROM document_counts c JOIN batches b ON b.id = c.batch_id
          WHERE b.state IN ('PENDING', 'RUNNING', 'CANCELLING')
-         GROUP BY d.state)sql")) {
+         GROUP BY c.state HAVING sum(c.documents) <> 0)sql")) {
       documents[row[0].as<std::string>()] = row[1].as<double>();
     }
     for (const auto& row : tx.exec("SELECT state, count(*) FROM batches GROUP BY state")) {

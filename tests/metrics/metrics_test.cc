@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <pqxx/pqxx>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/support/test_env.h"
 
@@ -177,7 +180,13 @@ TEST(MetricsTest, DatabaseGaugesFollowTheTables) {
   {
     pqxx::connection conn(db.url());
     pqxx::work tx(conn);
-    tx.exec(ReadFile(SourceDir() / "libs/db/migrations/0001_initial.sql"));
+    // Every migration, in order (the gauges read document_counts of 0003).
+    std::vector<std::filesystem::path> migrations;
+    for (const auto& e : std::filesystem::directory_iterator(SourceDir() / "libs/db/migrations")) {
+      if (e.path().extension() == ".sql") migrations.push_back(e.path());
+    }
+    std::sort(migrations.begin(), migrations.end());
+    for (const auto& m : migrations) tx.exec(ReadFile(m));
     tx.exec(R"sql(
       INSERT INTO batches (id, request_hash, state, model, mode, prompt, json_schema,
                            max_completion_tokens, skip_existing)
