@@ -448,6 +448,10 @@ TEST(PipelineE2eTest, ABatchOpenAiForgotIsSentAgain) {
                      "openai_batch_id IS NOT NULL") != "1") {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Killed, not stopped: a graceful stop keeps serving open keep-alive
+  // connections until they time out (5 s), and a worker polling through one
+  // could still see the old batch complete (a flake CI met once).
+  stack.emulator().Kill();
   stack.emulator().Restart();
   v1::Batch batch = stack.WaitForEnd(batch_id);
   ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString();
