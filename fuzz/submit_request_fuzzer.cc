@@ -15,6 +15,7 @@
 // schema the coordinator accepts is one the worker can use (its validator and
 // its request-line builder take it).
 
+#include <absl/strings/escaping.h>
 #include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
@@ -256,28 +257,10 @@ void Validate(const v1::SubmitDocumentsRequest& request) {
                                builder.status().ToString());
 }
 
-std::string Base64Url(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (unsigned char c : in) {
-    bits = (bits << 8) | c;
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kAlphabet[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 63]);
-  return out;
-}
-
 void PageToken(const std::string& bytes) {
   const coord::PageToken batches{"batches", "", "", 0, ""};
   const coord::PageToken documents{"documents", "batches/abc", "FAILED", 0, ""};
-  for (const std::string& text : {bytes, Base64Url(bytes)}) {
+  for (const std::string& text : {bytes, absl::WebSafeBase64Escape(bytes)}) {
     for (const auto& expected : {batches, documents}) {
       auto token = coord::DecodePageToken(text, expected);
       if (!token.ok()) {

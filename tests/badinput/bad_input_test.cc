@@ -9,6 +9,7 @@
 // FAILED_PRECONDITION for an illegal transition, RESOURCE_EXHAUSTED over a
 // configured limit (documents per request, gRPC's message size).
 
+#include <absl/strings/escaping.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -53,24 +54,6 @@ void WriteInputRoot(const fs::path& root, const fs::path& outside) {
   fs::create_symlink("ok.pdf", root / "inside-link.pdf");
   // A file name that is not UTF-8 (Latin-1 "café.pdf"), reachable by a selector.
   WriteMinimalPdf(root / "latin1" / "caf\xe9.pdf", "latin-1 name");
-}
-
-std::string Base64Url(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (unsigned char c : in) {
-    bits = (bits << 8) | c;
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kAlphabet[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 63]);
-  return out;
 }
 
 class BadInputTest : public ::testing::Test {
@@ -503,8 +486,8 @@ TEST_F(BadInputTest, MalformedPageTokensSizesAndFilters) {
                                   std::string(R"({"v":1,"c":"batches","p":"","f":"","t":"x",)"
                                               R"("i":"a"})"),
                                   std::string(R"([1,2,3])")}) {
-    ExpectRejected("ListBatches page_token of " + json, list_batches(Base64Url(json), 0), kInvalid,
-                   {"page_token"});
+    ExpectRejected("ListBatches page_token of " + json,
+                   list_batches(absl::WebSafeBase64Escape(json), 0), kInvalid, {"page_token"});
   }
   ExpectRejected("ListBatches page_size -1", list_batches("", -1), kInvalid, {"page_size"});
 
