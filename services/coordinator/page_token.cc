@@ -1,51 +1,13 @@
 #include "services/coordinator/page_token.h"
 
-#include <cstring>
+#include <absl/strings/escaping.h>
+
 #include <nlohmann/json.hpp>
 
 #include "services/coordinator/defaults.h"
 
 namespace batchscribe::coordinator {
 namespace {
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string Base64UrlEncode(const std::string& in) {
-  std::string out;
-  std::size_t i = 0;
-  while (i + 2 < in.size()) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
-    i += 3;
-  }
-  std::size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-    if (rest == 2) v |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    if (rest == 2) out.push_back(kAlphabet[(v >> 6) & 63]);
-  }
-  return out;
-}
-
-bool Base64UrlDecode(const std::string& in, std::string& out) {
-  out.clear();
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    const char* pos = std::strchr(kAlphabet, c);
-    if (c == '\0' || pos == nullptr) return false;
-    buffer = (buffer << 6) | static_cast<uint32_t>(pos - kAlphabet);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return bits < 6;
-}
 
 absl::Status BadToken() {
   return absl::InvalidArgumentError(
@@ -61,12 +23,12 @@ std::string EncodePageToken(const PageToken& token) {
                       {"f", token.filter},
                       {"t", token.after_time_micros},
                       {"i", token.after_id}};
-  return Base64UrlEncode(j.dump());
+  return absl::WebSafeBase64Escape(j.dump());  // base64url, unpadded
 }
 
 absl::StatusOr<PageToken> DecodePageToken(const std::string& text, const PageToken& expected) {
   std::string raw;
-  if (text.size() > 4096 || !Base64UrlDecode(text, raw)) return BadToken();
+  if (text.size() > 4096 || !absl::WebSafeBase64Unescape(text, &raw)) return BadToken();
   nlohmann::json j = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return BadToken();
   // Typed checks only: json::value() throws when a key has another type.
