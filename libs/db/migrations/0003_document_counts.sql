@@ -32,6 +32,12 @@ CREATE INDEX document_counts_by_batch ON document_counts (batch_id, state);
 CREATE FUNCTION document_counts_lock_key(batch_id text) RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext('batchscribe.document_counts:' || batch_id)::bigint $$;
 
+-- A float8 cost as the numeric of its shortest round-trip text, exactly (the
+-- caller sets extra_float_digits = 1). A simple SQL function: the planner
+-- inlines it, so the triggers pay no call per row.
+CREATE FUNCTION document_counts_exact(value float8) RETURNS numeric
+LANGUAGE sql STABLE AS $$ SELECT CASE WHEN value = 0 THEN 0 ELSE value::text::numeric END $$;
+
 -- One trigger function for the three statement-level triggers. A foreign key
 -- to batches would make every delta insert take a KEY SHARE lock on the batch
 -- row, which conflicts with the workers' FOR UPDATE: deletions are handled
@@ -44,8 +50,7 @@ BEGIN
                                  output_tokens, cost_usd, sync_cost_usd)
     SELECT batch_id, state, count(*), sum(input_tokens), sum(cached_input_tokens),
            sum(output_tokens),
-           sum(CASE WHEN cost_usd = 0 THEN 0 ELSE cost_usd::text::numeric END),
-           sum(CASE WHEN sync_cost_usd = 0 THEN 0 ELSE sync_cost_usd::text::numeric END)
+           sum(document_counts_exact(cost_usd)), sum(document_counts_exact(sync_cost_usd))
       FROM new_documents
      GROUP BY batch_id, state;
   ELSIF TG_OP = 'UPDATE' THEN
@@ -57,14 +62,12 @@ BEGIN
            sum(output_tokens), sum(cost_usd), sum(sync_cost_usd)
       FROM (SELECT batch_id, state, 1 AS documents, input_tokens, cached_input_tokens,
                    output_tokens,
-                   CASE WHEN cost_usd = 0 THEN 0 ELSE cost_usd::text::numeric END AS cost_usd,
-                   CASE WHEN sync_cost_usd = 0 THEN 0 ELSE sync_cost_usd::text::numeric END
-                     AS sync_cost_usd
+                   document_counts_exact(cost_usd) AS cost_usd,
+                   document_counts_exact(sync_cost_usd) AS sync_cost_usd
               FROM new_documents
             UNION ALL
             SELECT batch_id, state, -1, -input_tokens, -cached_input_tokens, -output_tokens,
-                   CASE WHEN cost_usd = 0 THEN 0 ELSE -(cost_usd::text::numeric) END,
-                   CASE WHEN sync_cost_usd = 0 THEN 0 ELSE -(sync_cost_usd::text::numeric) END
+                   -document_counts_exact(cost_usd), -document_counts_exact(sync_cost_usd)
               FROM old_documents) d
      GROUP BY batch_id, state
     HAVING sum(documents) <> 0 OR sum(input_tokens) <> 0 OR sum(cached_input_tokens) <> 0
@@ -88,8 +91,7 @@ BEGIN
                                  output_tokens, cost_usd, sync_cost_usd)
     SELECT batch_id, state, -count(*), -sum(input_tokens), -sum(cached_input_tokens),
            -sum(output_tokens),
-           -sum(CASE WHEN cost_usd = 0 THEN 0 ELSE cost_usd::text::numeric END),
-           -sum(CASE WHEN sync_cost_usd = 0 THEN 0 ELSE sync_cost_usd::text::numeric END)
+           -sum(document_counts_exact(cost_usd)), -sum(document_counts_exact(sync_cost_usd))
       FROM old_documents o
      WHERE EXISTS (SELECT 1 FROM batches b WHERE b.id = o.batch_id)
      GROUP BY batch_id, state;
@@ -172,7 +174,6 @@ SET LOCAL extra_float_digits = 1;
 INSERT INTO document_counts (batch_id, state, documents, input_tokens, cached_input_tokens,
                              output_tokens, cost_usd, sync_cost_usd)
 SELECT batch_id, state, count(*), sum(input_tokens), sum(cached_input_tokens), sum(output_tokens),
-       sum(CASE WHEN cost_usd = 0 THEN 0 ELSE cost_usd::text::numeric END),
-       sum(CASE WHEN sync_cost_usd = 0 THEN 0 ELSE sync_cost_usd::text::numeric END)
+       sum(document_counts_exact(cost_usd)), sum(document_counts_exact(sync_cost_usd))
   FROM documents
  GROUP BY batch_id, state;
