@@ -159,7 +159,18 @@ StepResult RunSubmit(StepContext& ctx) {
     openai::CreateBatchRequest request;
     request.input_file_id = shard->input_file_id;
     request.metadata = ShardMetadata(batch_id, shard_id);
-    auto result = ctx.openai.CreateBatch(request);
+    // The create runs under the task's row lock, taken only if this worker
+    // still holds the lease. A lease cannot be rescued while its row is locked
+    // (RescueExpiredLeases skips locked rows), so no other worker can take the
+    // task and create a second batch meanwhile; and a worker paused (SIGSTOP,
+    // a stall) after the listing above finds its lease gone when it resumes,
+    // instead of creating a batch the new holder has already created. The
+    // fault suite's zombie worker met exactly that: one shard, two batches run.
+    absl::StatusOr<openai::BatchObject> result =
+        absl::UnknownError("the OpenAI batch was not created");
+    if (!RunFenced(ctx, [&](pqxx::work&) { result = ctx.openai.CreateBatch(request); })) {
+      return StepResult::HandBack();
+    }
     if (!result.ok()) {
       if (InputFileMissing(result.status())) {
         log::Warn("input file rejected at create: uploading it again",
