@@ -144,6 +144,46 @@ absl::Status RequestLineBuilder::WriteLine(
   return write(body_tail_ + "}\n");
 }
 
+absl::Status RequestLineBuilder::WritePushedLine(
+    std::string_view custom_id, std::string_view filename, uint64_t pdf_bytes,
+    const std::function<absl::Status(const std::function<absl::Status(std::string_view)>&)>&
+        produce,
+    const std::function<absl::Status(std::string_view)>& write) const {
+  if (auto status = write(LinePrefix(custom_id, filename)); !status.ok()) return status;
+  // kChunk is a multiple of 3, so only the last flush can carry padding.
+  std::string in;
+  in.reserve(kChunk);
+  std::string out;
+  out.reserve(Base64Size(kChunk));
+  uint64_t total = 0;
+  auto flush = [&]() -> absl::Status {
+    out.clear();
+    Base64Append(in, out);
+    in.clear();
+    return out.empty() ? absl::OkStatus() : write(out);
+  };
+  absl::Status produced = produce([&](std::string_view bytes) -> absl::Status {
+    total += bytes.size();
+    while (!bytes.empty()) {
+      const size_t take = std::min(bytes.size(), kChunk - in.size());
+      in.append(bytes.substr(0, take));
+      bytes.remove_prefix(take);
+      if (in.size() == kChunk) {
+        if (auto status = flush(); !status.ok()) return status;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!produced.ok()) return produced;
+  if (auto status = flush(); !status.ok()) return status;
+  if (total != pdf_bytes) {
+    return absl::DataLossError("the part's PDF has " + std::to_string(total) +
+                               " bytes instead of the " + std::to_string(pdf_bytes) +
+                               " planned: the file changed since planning");
+  }
+  return write(body_tail_ + "}\n");
+}
+
 std::string RequestLineBuilder::BuildLine(std::string_view custom_id, std::string_view filename,
                                           std::string_view pdf) const {
   std::string line = LinePrefix(custom_id, filename);

@@ -61,6 +61,17 @@ class RequestLineBuilder {
                          const std::function<absl::StatusOr<size_t>(char*, size_t)>& read,
                          const std::function<absl::Status(std::string_view)>& write) const;
 
+  /// Like WriteLine, for a PDF that is pushed rather than pulled (a part of a
+  /// document written by the PDF splitter): `produce` is called once with a
+  /// sink and pushes exactly `pdf_bytes` bytes into it, in pieces of any size.
+  /// Memory stays bounded by one chunk. DATA_LOSS when it pushes another
+  /// number of bytes; errors of `produce` and `write` are returned as they are.
+  absl::Status WritePushedLine(
+      std::string_view custom_id, std::string_view filename, uint64_t pdf_bytes,
+      const std::function<absl::Status(const std::function<absl::Status(std::string_view)>&)>&
+          produce,
+      const std::function<absl::Status(std::string_view)>& write) const;
+
   /// The whole line for a PDF held in memory (tests, small files).
   std::string BuildLine(std::string_view custom_id, std::string_view filename,
                         std::string_view pdf) const;

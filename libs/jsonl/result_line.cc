@@ -116,7 +116,9 @@ ResultLine ClassifyChatCompletion(std::string_view custom_id, const json& body) 
     return result;
   }
   if (result.finish_reason == "length") {
-    result.outcome = LineOutcome::kRetryable;
+    // Deterministic: the same request is cut at the same place again. The
+    // batch pipeline splits the part instead (retrieve); nothing re-sends it.
+    result.outcome = LineOutcome::kPermanent;
     result.reason =
         "output truncated at max_completion_tokens (finish_reason=length); raise "
         "max_completion_tokens";

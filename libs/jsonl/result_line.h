@@ -6,10 +6,12 @@
 //              finish_reason "stop", no refusal, non-empty content
 //   retryable  status_code 0, 408, 409, 429, >= 500; error.code
 //              batch_expired (or any other top-level error); no response;
-//              finish_reason "length" (truncated JSON); empty content;
+//              empty content;
 //              an unparseable line (custom_id salvaged by pattern)
 //   permanent  any other 4xx (the failure is in response.body.error, with the
-//              top-level error null); refusal; finish_reason content_filter
+//              top-level error null); refusal; finish_reason "length" (the
+//              same request is cut again: split it, never re-send it);
+//              finish_reason content_filter
 //              or another unexpected reason
 //   cancelled  error.code batch_cancelled
 // Content is not parsed here: the caller validates it against the schema.

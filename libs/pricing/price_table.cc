@@ -59,12 +59,15 @@ absl::Status ValidateModelName(std::string_view model) {
 
 PriceTable PriceTable::Defaults() {
   PriceTable table;
-  // Standard USD per 1M input / cached input / output tokens (openai-batch-api.md §11).
-  table.prices_["gpt-4.1-mini"] = {0.40, 0.10, 1.60};
-  table.prices_["gpt-4.1"] = {2.00, 0.50, 8.00};
-  table.prices_["gpt-4o-mini"] = {0.15, 0.075, 0.60};
-  table.prices_["gpt-5-mini"] = {0.25, 0.025, 2.00};
-  table.prices_["gpt-5-nano"] = {0.05, 0.005, 0.40};
+  // Standard USD per 1M input / cached input / output tokens (openai-batch-api.md §11),
+  // then the context window and the output cap from each model's page
+  // (platform.openai.com/docs/models/<model>: gpt-4.1 family 1,047,576 / 32,768;
+  // gpt-4o-mini 128,000 / 16,384; gpt-5 family 400,000 / 128,000).
+  table.prices_["gpt-4.1-mini"] = {0.40, 0.10, 1.60, 1'047'576, 32'768};
+  table.prices_["gpt-4.1"] = {2.00, 0.50, 8.00, 1'047'576, 32'768};
+  table.prices_["gpt-4o-mini"] = {0.15, 0.075, 0.60, 128'000, 16'384};
+  table.prices_["gpt-5-mini"] = {0.25, 0.025, 2.00, 400'000, 128'000};
+  table.prices_["gpt-5-nano"] = {0.05, 0.005, 0.40, 400'000, 128'000};
   return table;
 }
 
@@ -91,6 +94,16 @@ absl::StatusOr<PriceTable> PriceTable::FromJson(std::string_view json) {
       auto cached = ReadPrice(entry, "cached_input", model);
       if (!cached.ok()) return cached.status();
       price.cached_input = *cached;
+    }
+    for (auto [key, field] : {std::pair{"context_tokens", &price.context_tokens},
+                              std::pair{"max_output_tokens", &price.max_output_tokens}}) {
+      if (!entry.contains(key)) continue;
+      const auto& v = entry[key];
+      if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+        return absl::InvalidArgumentError("price table: models." + model + "." + key +
+                                          " must be a non-negative integer");
+      }
+      *field = v.get<int64_t>();
     }
     if (absl::Status s = table.Set(model, price); !s.ok()) return s;
   }

@@ -11,6 +11,9 @@
 //     }
 //   }
 // Prices are standard USD per 1M tokens; `cached_input` defaults to `input`.
+// Optional integers `context_tokens` and `max_output_tokens` give the model's
+// limits (used to plan parts of long documents and as the default
+// max_completion_tokens).
 // Entries are added to the built-in defaults and replace a default of the same
 // name. Model names are 1-64 characters of [A-Za-z0-9._:-], not starting with
 // '.', because they are also a folder name in the storage layout.
@@ -33,7 +36,15 @@ struct ModelPrice {
   double input = 0;
   double cached_input = 0;
   double output = 0;
+  /// The model's context window in tokens (input + output); 0 = unknown.
+  std::int64_t context_tokens = 0;
+  /// The largest max_completion_tokens the model accepts; 0 = unknown. The
+  /// default max_completion_tokens of a batch, and the output budget of a part.
+  std::int64_t max_output_tokens = 0;
 };
+
+/// max_completion_tokens when neither the request nor the model table gives one.
+inline constexpr std::int64_t kFallbackMaxOutputTokens = 16000;
 
 /// Tokens as OpenAI reports them: `input_tokens` includes the cached ones.
 struct TokenUsage {

@@ -1,5 +1,6 @@
 #include "libs/storage/layout.h"
 
+#include <cstdio>
 #include <system_error>
 
 namespace batchscribe::storage {
@@ -23,6 +24,13 @@ bool TranscriptExists(const fs::path& storage_root, std::string_view model,
 fs::path ShardDir(const fs::path& storage_root, std::string_view batch_id,
                   std::string_view shard_id) {
   return storage_root / "batches" / std::string(batch_id) / "shards" / std::string(shard_id);
+}
+
+std::string PartAnswerRelativePath(std::string_view batch_id, std::string_view document_id,
+                                   int first_page, int last_page) {
+  char range[32];
+  std::snprintf(range, sizeof(range), "p%04d-%04d.json", first_page, last_page);
+  return "batches/" + std::string(batch_id) + "/parts/" + std::string(document_id) + "/" + range;
 }
 
 }  // namespace batchscribe::storage

@@ -27,6 +27,12 @@ bool TranscriptExists(const std::filesystem::path& storage_root, std::string_vie
 std::filesystem::path ShardDir(const std::filesystem::path& storage_root, std::string_view batch_id,
                                std::string_view shard_id);
 
+/// "batches/<batch_id>/parts/<document_id>/p0001-0040.json": the answer of one
+/// part of a document sent in parts, relative to the storage root, kept until
+/// the document's transcript is stitched (and after: it was paid for).
+std::string PartAnswerRelativePath(std::string_view batch_id, std::string_view document_id,
+                                   int first_page, int last_page);
+
 /// The three files of a shard folder.
 inline constexpr std::string_view kShardInputFile = "input.jsonl";
 inline constexpr std::string_view kShardOutputFile = "output.jsonl";

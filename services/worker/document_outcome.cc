@@ -149,6 +149,78 @@ OutcomeTally RecordOutcomes(pqxx::work& tx, const std::string& batch_id,
   return tally;
 }
 
+void RecordPartOutcomes(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
+                        const std::vector<PartOutcome>& outcomes) {
+  if (outcomes.empty()) return;
+  json rows = json::array();
+  for (const auto& o : outcomes) {
+    rows.push_back({{"document_id", o.document_id},
+                    {"first_page", o.first_page},
+                    {"last_page", o.last_page},
+                    {"state", o.state},
+                    {"error", o.error},
+                    {"answer_path", o.answer_path},
+                    {"split_at", o.split_at},
+                    {"input_tokens", o.usage.input_tokens},
+                    {"cached_input_tokens", o.usage.cached_input_tokens},
+                    {"output_tokens", o.usage.output_tokens},
+                    {"cost_usd", o.cost_usd},
+                    {"sync_cost_usd", o.sync_cost_usd}});
+  }
+  // One statement: the parts, the halves of split ones, and the totals.
+  tx.exec_params(
+      "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(document_id text, "
+      "    first_page int, last_page int, state text, error text, answer_path text, "
+      "    split_at int, input_tokens bigint, cached_input_tokens bigint, "
+      "    output_tokens bigint, cost_usd double precision, sync_cost_usd double precision)), "
+      "parts AS ("
+      "  UPDATE document_parts p SET state = x.state, attempts = p.attempts + 1, "
+      "    error = NULLIF(x.error, ''), answer_path = NULLIF(x.answer_path, ''), "
+      "    input_tokens = p.input_tokens + x.input_tokens, "
+      "    cached_input_tokens = p.cached_input_tokens + x.cached_input_tokens, "
+      "    output_tokens = p.output_tokens + x.output_tokens, "
+      "    cost_usd = p.cost_usd + x.cost_usd, sync_cost_usd = p.sync_cost_usd + x.sync_cost_usd, "
+      "    update_time = now() "
+      "  FROM x, documents d "
+      "  WHERE p.batch_id = $1 AND p.document_id = x.document_id "
+      "    AND p.first_page = x.first_page AND p.last_page = x.last_page "
+      "    AND p.state = 'PENDING' AND p.shard_id = $2 "
+      "    AND d.batch_id = $1 AND d.document_id = p.document_id AND d.shard_id = $2 "
+      "    AND d.state IN ('PREPARED', 'SUBMITTED') "
+      "  RETURNING p.document_id, p.first_page, p.last_page, p.state, x.split_at, "
+      "    p.estimated_input_tokens, p.estimated_output_tokens, coalesce(d.page_count, 0) AS doc_pages), "
+      "halves AS ("
+      "  INSERT INTO document_parts (batch_id, document_id, first_page, last_page, "
+      "    estimated_input_tokens, estimated_output_tokens) "
+      "  SELECT $1, parts.document_id, h.first_page, h.last_page, "
+      "    parts.estimated_input_tokens * (h.last_page - h.first_page + 1) "
+      "      / (parts.last_page - parts.first_page + 1), "
+      "    parts.estimated_output_tokens * (h.last_page - h.first_page + 1) "
+      "      / (parts.last_page - parts.first_page + 1) "
+      "  FROM parts CROSS JOIN LATERAL (VALUES (parts.first_page, parts.split_at), "
+      "    (parts.split_at + 1, parts.last_page)) AS h(first_page, last_page) "
+      "  WHERE parts.state = 'SPLIT' "
+      "  ON CONFLICT DO NOTHING), "
+      "per_doc AS ("
+      "  SELECT document_id, count(*) FILTER (WHERE state = 'SPLIT') AS splits, "
+      "    count(*) FILTER (WHERE state = 'SUCCEEDED') AS succeeded, "
+      "    coalesce(sum(CASE WHEN state <> 'SUCCEEDED' THEN 0 "
+      "                      WHEN last_page = 0 THEN doc_pages "
+      "                      ELSE last_page - first_page + 1 END), 0) AS pages "
+      "  FROM parts GROUP BY document_id), "
+      "docs AS ("
+      "  UPDATE documents d SET part_count = d.part_count + per_doc.splits, "
+      "    parts_succeeded = d.parts_succeeded + per_doc.succeeded "
+      "  FROM per_doc WHERE d.batch_id = $1 AND d.document_id = per_doc.document_id "
+      "    AND (per_doc.splits > 0 OR per_doc.succeeded > 0)) "
+      "UPDATE batches b SET part_count = b.part_count + t.splits, "
+      "  parts_succeeded = b.parts_succeeded + t.succeeded, "
+      "  pages_succeeded = b.pages_succeeded + t.pages "
+      "FROM (SELECT coalesce(sum(splits), 0) AS splits, coalesce(sum(succeeded), 0) AS succeeded, "
+      "        coalesce(sum(pages), 0) AS pages FROM per_doc) t WHERE b.id = $1",
+      batch_id, shard_id, rows.dump());
+}
+
 void RecordTallyMetrics(metrics::Metrics& metrics, const std::string& model,
                         const std::string& mode, const OutcomeTally& tally) {
   if (tally.succeeded > 0) metrics.DocumentsTransitioned("SUCCEEDED", tally.succeeded);

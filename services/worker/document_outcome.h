@@ -42,6 +42,29 @@ struct DocumentOutcome {
   static DocumentOutcome Missing(const std::string& document_id, const std::string& openai_status);
 };
 
+/// What one execution did to one part of a document (document_parts).
+struct PartOutcome {
+  std::string document_id;
+  int first_page = 1;
+  int last_page = 0;
+  /// SUCCEEDED, FAILED, SPLIT (cut at max_completion_tokens: replaced by
+  /// first_page..split_at and split_at+1..last_page), or PENDING (retryable:
+  /// sent again with the document's next attempt).
+  std::string state;
+  std::string error;
+  std::string answer_path;  // relative to the storage root (SUCCEEDED, several parts)
+  int split_at = 0;
+  pricing::TokenUsage usage;
+  double cost_usd = 0;
+  double sync_cost_usd = 0;
+};
+
+/// Records part outcomes of documents still in flight in `shard_id`, the
+/// halves of SPLIT parts, and the part and page totals of the documents and
+/// the batch. Call before RecordOutcomes (which moves the documents on).
+void RecordPartOutcomes(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
+                        const std::vector<PartOutcome>& outcomes);
+
 /// Counts of what RecordOutcomes did.
 struct OutcomeTally {
   int succeeded = 0;

@@ -1,21 +1,32 @@
-// plan: groups the PENDING documents of a batch into shards by exact request
-// line size under the shard caps, and queues a prepare task per shard. A
-// document that cannot be read, is not a PDF, or whose line alone exceeds the
-// byte cap fails alone, with a reason that says so.
+// plan: splits each PENDING document into parts (page ranges that fit one
+// request: libs/pdf/part_planner.h) the first time it is planned, groups the
+// documents by the exact size of their parts' request lines into shards under
+// the shard caps, and queues a prepare task per shard. A document whose parts
+// succeeded earlier sends only the others. A document that cannot be read, is
+// not a PDF (encrypted, damaged), needs splitting that its batch does not
+// allow, or whose lines alone exceed the byte cap fails alone, with a reason
+// that says so.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "libs/common/logging.h"
 #include "libs/jsonl/request_line.h"
+#include "libs/pdf/part_planner.h"
+#include "libs/pdf/pdf_document.h"
 #include "libs/pipeline/batch_progress.h"
 #include "libs/storage/document_id.h"
 #include "services/worker/records.h"
 #include "services/worker/shard_planning.h"
 #include "services/worker/step.h"
+#include "services/worker/stitch.h"
 
 namespace batchscribe::worker {
 namespace {
@@ -25,18 +36,108 @@ using nlohmann::json;
 struct PendingDocument {
   std::string document_id;
   std::string path;
+  int part_count = 0;
+  int page_count = 0;
+  std::vector<PartRecord> parts;  // PENDING parts, in page order
 };
 
 std::vector<PendingDocument> LoadPending(pqxx::connection& conn, const std::string& batch_id) {
   pqxx::read_transaction tx(conn);
   auto r = tx.exec_params(
-      "SELECT document_id, path FROM documents WHERE batch_id = $1 AND state = 'PENDING' "
-      "ORDER BY document_id",
+      "SELECT document_id, path, part_count, coalesce(page_count, 0) FROM documents "
+      "WHERE batch_id = $1 AND state = 'PENDING' ORDER BY document_id",
       batch_id);
   std::vector<PendingDocument> docs;
   docs.reserve(r.size());
-  for (const auto& row : r) docs.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+  std::unordered_map<std::string, size_t> index;
+  for (const auto& row : r) {
+    index.emplace(row[0].as<std::string>(), docs.size());
+    docs.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int>(),
+                    row[3].as<int>(), {}});
+  }
+  auto parts = tx.exec_params(
+      "SELECT p.document_id, p.first_page, p.last_page, p.pdf_bytes, p.line_bytes, "
+      "  p.estimated_input_tokens, p.estimated_output_tokens "
+      "FROM document_parts p JOIN documents d "
+      "  ON d.batch_id = p.batch_id AND d.document_id = p.document_id "
+      "WHERE d.batch_id = $1 AND d.state = 'PENDING' AND p.state = 'PENDING' "
+      "ORDER BY p.document_id, p.first_page",
+      batch_id);
+  for (const auto& row : parts) {
+    auto it = index.find(row[0].as<std::string>());
+    if (it == index.end()) continue;
+    PartRecord part;
+    part.first_page = row[1].as<int>();
+    part.last_page = row[2].as<int>();
+    part.state = "PENDING";
+    part.pdf_bytes = row[3].as<uint64_t>();
+    part.line_bytes = row[4].as<uint64_t>();
+    part.estimated_input_tokens = row[5].as<int64_t>();
+    part.estimated_output_tokens = row[6].as<int64_t>();
+    docs[it->second].parts.push_back(part);
+  }
   return docs;
+}
+
+// What planning decided for one document's parts.
+struct DocumentPlan {
+  bool first_planning = false;  // parts are new: insert them
+  int page_count = 0;
+  std::vector<PartRecord> parts;  // the parts to send now, in page order
+};
+
+std::string PagesText(int first, int last) {
+  return first == last ? "page " + std::to_string(first)
+                       : "pages " + std::to_string(first) + "-" + std::to_string(last);
+}
+
+// Measures each part's own PDF exactly and halves parts whose PDF is over
+// the per-request byte limit. Returns the reason when a single page is.
+absl::Status MeasureParts(pdf::PdfSplitter& splitter, const pdf::PdfInfo* info,
+                          std::string_view model, const pdf::PartLimits& limits,
+                          std::vector<PartRecord>& parts) {
+  std::deque<PartRecord> todo(parts.begin(), parts.end());
+  std::vector<PartRecord> out;
+  while (!todo.empty()) {
+    PartRecord part = todo.front();
+    todo.pop_front();
+    if (part.pdf_bytes == 0) {
+      auto size = splitter.PagesSize(part.first_page, part.last_page);
+      if (!size.ok()) return size.status();
+      part.pdf_bytes = *size;
+    }
+    if (part.pdf_bytes <= limits.max_bytes) {
+      out.push_back(part);
+      continue;
+    }
+    if (part.first_page == part.last_page) {
+      return absl::InvalidArgumentError(
+          PagesText(part.first_page, part.last_page) + " alone is " +
+          std::to_string(part.pdf_bytes) + " bytes as a PDF, over the per-request limit of " +
+          std::to_string(limits.max_bytes) + " bytes (--max_part_bytes)");
+    }
+    const int mid = part.first_page + (part.last_page - part.first_page) / 2;
+    PartRecord a = part, b = part;
+    a.last_page = mid;
+    b.first_page = mid + 1;
+    a.pdf_bytes = b.pdf_bytes = 0;
+    if (info != nullptr) {
+      auto halves = pdf::SplitRange(model, *info, part.first_page, part.last_page, limits);
+      a.estimated_input_tokens = halves.first.input_tokens;
+      a.estimated_output_tokens = halves.first.output_tokens;
+      b.estimated_input_tokens = halves.second.input_tokens;
+      b.estimated_output_tokens = halves.second.output_tokens;
+    } else {
+      a.estimated_input_tokens = part.estimated_input_tokens * a.pages() / part.pages();
+      b.estimated_input_tokens = part.estimated_input_tokens - a.estimated_input_tokens;
+      a.estimated_output_tokens = part.estimated_output_tokens * a.pages() / part.pages();
+      b.estimated_output_tokens = part.estimated_output_tokens - a.estimated_output_tokens;
+    }
+    todo.push_front(b);
+    todo.push_front(a);
+  }
+  parts = std::move(out);
+  return absl::OkStatus();
 }
 
 std::string ShardName(int number) {
@@ -74,6 +175,65 @@ void FailDocuments(pqxx::work& tx, const std::string& batch_id,
                                  ": " + failures.front().second);
 }
 
+// Records what planning found: the page count and parts of documents planned
+// for the first time (and the batch's page and part totals), and the exact
+// sizes of parts measured now.
+void RecordPartPlans(pqxx::work& tx, const std::string& batch_id,
+                     const std::map<std::string, DocumentPlan>& plans) {
+  json documents = json::array();
+  json parts = json::array();
+  for (const auto& [id, plan] : plans) {
+    if (plan.first_planning) {
+      documents.push_back({{"document_id", id},
+                           {"pages", plan.page_count},
+                           {"parts", static_cast<int>(plan.parts.size())}});
+    }
+    for (const PartRecord& part : plan.parts) {
+      parts.push_back({{"document_id", id},
+                       {"first_page", part.first_page},
+                       {"last_page", part.last_page},
+                       {"pdf_bytes", part.pdf_bytes},
+                       {"line_bytes", part.line_bytes},
+                       {"input_tokens", part.estimated_input_tokens},
+                       {"output_tokens", part.estimated_output_tokens}});
+    }
+  }
+  if (!documents.empty()) {
+    // Rows upgraded from before parts (last_page 0) are replaced.
+    tx.exec_params(
+        "WITH planned AS ("
+        "  UPDATE documents d SET page_count = x.pages, part_count = x.parts, "
+        "    parts_succeeded = 0, update_time = now() "
+        "  FROM jsonb_to_recordset($2::jsonb) AS x(document_id text, pages int, parts int) "
+        "  WHERE d.batch_id = $1 AND d.document_id = x.document_id AND d.state = 'PENDING' "
+        "  RETURNING d.document_id, x.pages, x.parts), "
+        "dropped AS ("
+        "  DELETE FROM document_parts p USING planned WHERE p.batch_id = $1 "
+        "    AND p.document_id = planned.document_id AND p.last_page = 0) "
+        "UPDATE batches b SET page_count = b.page_count + t.pages, "
+        "  part_count = b.part_count + t.parts "
+        "FROM (SELECT coalesce(sum(pages), 0) AS pages, coalesce(sum(parts), 0) AS parts "
+        "      FROM planned) t WHERE b.id = $1",
+        batch_id, documents.dump());
+  }
+  if (!parts.empty()) {
+    tx.exec_params(
+        "INSERT INTO document_parts AS p (batch_id, document_id, first_page, last_page, "
+        "  pdf_bytes, line_bytes, estimated_input_tokens, estimated_output_tokens) "
+        "SELECT $1, x.document_id, x.first_page, x.last_page, x.pdf_bytes, x.line_bytes, "
+        "  x.input_tokens, x.output_tokens "
+        "FROM jsonb_to_recordset($2::jsonb) AS x(document_id text, first_page int, "
+        "  last_page int, pdf_bytes bigint, line_bytes bigint, input_tokens bigint, "
+        "  output_tokens bigint) "
+        "JOIN documents d ON d.batch_id = $1 AND d.document_id = x.document_id "
+        "  AND d.state = 'PENDING' "
+        "ON CONFLICT (batch_id, document_id, first_page, last_page) DO UPDATE SET "
+        "  pdf_bytes = excluded.pdf_bytes, line_bytes = excluded.line_bytes, "
+        "  update_time = now() WHERE p.state = 'PENDING'",
+        batch_id, parts.dump());
+  }
+}
+
 // Worst-case cost of documents not yet paid for: estimated input tokens at the
 // batch input price plus max_completion_tokens each at the batch output price.
 double WorstCaseCost(const pricing::ModelPrice& price, int64_t input_tokens, int64_t documents,
@@ -108,9 +268,20 @@ StepResult RunPlan(StepContext& ctx) {
   }
 
   const ShardLimits limits = EffectiveShardLimits(ctx.config);
+  const std::optional<pricing::ModelPrice> model = ctx.config.prices.Find(batch->model);
+  pdf::PartLimits part_limits;
+  part_limits.max_pages = ctx.config.max_part_pages;
+  part_limits.max_bytes = ctx.config.max_part_bytes;
+  part_limits.max_completion_tokens = batch->max_completion_tokens;
+  part_limits.context_tokens = model ? model->context_tokens : 0;
+  part_limits.fixed_input_tokens =
+      pdf::TextTokens(static_cast<int64_t>(batch->prompt.size() + batch->json_schema.size()));
+  const bool per_page_schema = PageArrayProperty(batch->json_schema).has_value();
+
   std::vector<PlannedDocument> planned;
+  std::map<std::string, DocumentPlan> plans;
   std::vector<std::pair<std::string, std::string>> failures;
-  for (const PendingDocument& doc : LoadPending(ctx.conn, batch->id)) {
+  for (PendingDocument& doc : LoadPending(ctx.conn, batch->id)) {
     if (ctx.stopped()) return StepResult::HandBack();
     // The id names the transcript file: one that is not a single safe file name
     // (a tampered row) must never become a path.
@@ -119,35 +290,139 @@ StepResult RunPlan(StepContext& ctx) {
                             "document id is not a safe file name: " + std::string(id.message()));
       continue;
     }
-    auto info = ctx.input_root.Check(doc.path);
-    if (!info.ok()) {
-      failures.emplace_back(doc.document_id, DescribeUnreadable(info.status(), doc.path));
+    auto file = ctx.input_root.OpenInputFile(doc.path);
+    if (!file.ok()) {
+      failures.emplace_back(doc.document_id, DescribeUnreadable(file.status(), doc.path));
       continue;
     }
+    const uint64_t size = static_cast<uint64_t>(file->size_bytes());
+    const std::string filename = RequestFilename(doc.path);
+    // A row upgraded from before parts (whole document, pages unknown) is
+    // planned afresh.
+    if (doc.part_count == 1 && doc.parts.size() == 1 && doc.parts[0].last_page == 0) {
+      doc.part_count = 0;
+    }
+    DocumentPlan plan;
+    std::unique_ptr<pdf::PdfSplitter> splitter;
+    std::optional<pdf::PdfInfo> info;
+    if (doc.part_count == 0) {
+      auto inspected = pdf::InspectPdf(file->fd());
+      if (!inspected.ok()) {
+        failures.emplace_back(doc.document_id,
+                              "cannot be sent: " + std::string(inspected.status().message()));
+        continue;
+      }
+      info = std::move(*inspected);
+      plan.first_planning = true;
+      plan.page_count = info->page_count();
+      for (const pdf::PlannedPart& part : pdf::PlanParts(batch->model, *info, part_limits)) {
+        PartRecord r;
+        r.first_page = part.first_page;
+        r.last_page = part.last_page;
+        r.estimated_input_tokens = part.input_tokens;
+        r.estimated_output_tokens = part.output_tokens;
+        plan.parts.push_back(r);
+      }
+      if (plan.parts.size() == 1) {
+        plan.parts[0].pdf_bytes = size;  // one part: the file itself, unchanged
+        if (size > part_limits.max_bytes) {
+          failures.emplace_back(doc.document_id,
+                                "the PDF is " + std::to_string(size) +
+                                    " bytes and has one page: over the per-request limit of " +
+                                    std::to_string(part_limits.max_bytes) +
+                                    " bytes (--max_part_bytes)");
+          continue;
+        }
+      }
+    } else {
+      plan.page_count = doc.page_count;
+      plan.parts = doc.parts;
+      if (doc.part_count == 1 && plan.parts.size() == 1) plan.parts[0].pdf_bytes = size;
+    }
+    if (plan.parts.empty()) continue;  // nothing left to send (should not happen)
+    const bool split = plan.parts.size() > 1 || doc.part_count > 1;
+    if (split && plan.first_planning) {
+      const std::string why = "needs " + std::to_string(plan.parts.size()) + " parts (" +
+                              std::to_string(plan.page_count) + " pages; at most " +
+                              std::to_string(part_limits.max_pages) + " pages, " +
+                              std::to_string(part_limits.max_bytes) + " bytes and an answer of " +
+                              std::to_string(part_limits.max_completion_tokens) +
+                              " tokens per request)";
+      if (batch->split_policy == "NEVER") {
+        failures.emplace_back(doc.document_id, why + ", and the batch's split_policy is NEVER");
+        continue;
+      }
+      if (batch->split_policy != "ALLOW" && !per_page_schema) {
+        failures.emplace_back(doc.document_id,
+                              why + ", but the batch's schema has no per-page array to stitch: "
+                                    "submit with split_policy ALLOW to get the parts' answers");
+        continue;
+      }
+    }
+    if (split) {
+      bool unmeasured = false;
+      for (const PartRecord& part : plan.parts) unmeasured |= part.pdf_bytes == 0;
+      if (unmeasured) {
+        auto opened = pdf::PdfSplitter::Open(file->fd());
+        if (!opened.ok()) {
+          failures.emplace_back(doc.document_id,
+                                "cannot be split: " + std::string(opened.status().message()));
+          continue;
+        }
+        splitter = std::move(*opened);
+        if (plan.page_count > 0 && splitter->page_count() != plan.page_count) {
+          failures.emplace_back(doc.document_id,
+                                "the PDF changed since it was planned: it has " +
+                                    std::to_string(splitter->page_count()) + " pages, not " +
+                                    std::to_string(plan.page_count));
+          continue;
+        }
+        if (absl::Status m = MeasureParts(*splitter, info ? &*info : nullptr, batch->model,
+                                          part_limits, plan.parts);
+            !m.ok()) {
+          failures.emplace_back(doc.document_id, "cannot be sent: " + std::string(m.message()));
+          continue;
+        }
+      }
+    }
+    const int part_count =
+        plan.first_planning ? static_cast<int>(plan.parts.size())
+                            : doc.part_count + static_cast<int>(plan.parts.size()) -
+                                  static_cast<int>(doc.parts.size());
     PlannedDocument p;
     p.document_id = doc.document_id;
-    p.pdf_bytes = info->size_bytes;
-    p.line_bytes = builder->LineBytes(doc.document_id, RequestFilename(doc.path),
-                                      static_cast<uint64_t>(info->size_bytes));
-    p.estimated_tokens = EstimateInputTokens(ctx.config, batch->prompt, info->size_bytes);
+    p.pdf_bytes = static_cast<int64_t>(size);
+    p.lines = static_cast<int>(plan.parts.size());
+    for (PartRecord& part : plan.parts) {
+      const std::string custom_id =
+          pdf::PartCustomId(doc.document_id, part_count, part.first_page, part.last_page);
+      part.line_bytes = builder->LineBytes(
+          custom_id, pdf::PartFilename(filename, part_count, part.first_page, part.last_page),
+          part.pdf_bytes);
+      p.line_bytes += part.line_bytes;
+      p.estimated_tokens += part.estimated_input_tokens;
+    }
     if (p.line_bytes > limits.max_bytes) {
-      failures.emplace_back(doc.document_id, "too large for a batch: its request line is " +
+      failures.emplace_back(doc.document_id, "too large for a batch: its request lines are " +
                                                  std::to_string(p.line_bytes) +
                                                  " bytes, over the shard limit of " +
                                                  std::to_string(limits.max_bytes) + " bytes");
       continue;
     }
     planned.push_back(std::move(p));
+    plans.emplace(doc.document_id, std::move(plan));
   }
   std::vector<PlannedShard> shards = GroupIntoShards(planned, limits);
 
   const std::optional<pricing::ModelPrice> price = ctx.config.prices.Find(batch->model);
   ctx.crash_points.Reach("plan.before_complete");
-  return StepResult::Complete([batch = *batch, shards, failures, price](pqxx::work& tx) {
+  return StepResult::Complete([batch = *batch, shards, failures, price,
+                               plans = std::move(plans)](pqxx::work& tx) {
     auto state = pipeline::LockBatch(tx, batch.id);
     if (!state || pipeline::IsCancelState(*state) || pipeline::IsFinalBatchState(*state)) return;
     pipeline::MarkBatchRunning(tx, batch.id);
     FailDocuments(tx, batch.id, failures);
+    RecordPartPlans(tx, batch.id, plans);
 
     // Cost cap: shards whose worst-case cost would pass max_cost_usd are not sent.
     double headroom = 0;
@@ -172,9 +447,13 @@ StepResult RunPlan(StepContext& ctx) {
     std::vector<std::pair<std::string, std::string>> over_budget;
     for (const PlannedShard& shard : shards) {
       if (batch.max_cost_usd > 0 && price) {
-        double cost = WorstCaseCost(*price, shard.estimated_tokens,
-                                    static_cast<int64_t>(shard.documents.size()),
-                                    batch.max_completion_tokens);
+        int64_t lines = 0;
+        for (const auto& d : shard.documents) {
+          auto it = plans.find(d.document_id);
+          lines += it == plans.end() ? 1 : static_cast<int64_t>(it->second.parts.size());
+        }
+        double cost =
+            WorstCaseCost(*price, shard.estimated_tokens, lines, batch.max_completion_tokens);
         if (cost > headroom) {
           char buf[160];
           std::snprintf(buf, sizeof(buf),
@@ -200,7 +479,10 @@ StepResult RunPlan(StepContext& ctx) {
           "  UPDATE documents d SET state = 'PREPARED', shard_id = $2, update_time = now() "
           "  FROM jsonb_to_recordset($3::jsonb) AS x(document_id text) "
           "  WHERE d.batch_id = $1 AND d.document_id = x.document_id AND d.state = 'PENDING' "
-          "  RETURNING d.document_id) "
+          "  RETURNING d.document_id), "
+          "parts AS ("
+          "  UPDATE document_parts p SET shard_id = $2, update_time = now() FROM moved m "
+          "  WHERE p.batch_id = $1 AND p.document_id = m.document_id AND p.state = 'PENDING') "
           "INSERT INTO shard_documents (batch_id, shard_id, document_id, line_bytes) "
           "SELECT $1, $2, x.document_id, x.line_bytes "
           "FROM jsonb_to_recordset($3::jsonb) AS x(document_id text, line_bytes bigint) "

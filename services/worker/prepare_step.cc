@@ -1,4 +1,5 @@
-// prepare: streams each PDF of a shard through the base64 encoder into
+// prepare: streams each PDF of a shard (or, for a document in parts, each
+// part's own PDF written by qpdf, libs/pdf) through the base64 encoder into
 // batches/<batch>/shards/<shard>/input.jsonl (constant memory, atomic
 // rename), uploads it with a .jsonl name and queues submit. A document that
 // vanished or became unreadable since planning fails alone.
@@ -11,6 +12,8 @@
 
 #include "libs/common/logging.h"
 #include "libs/jsonl/request_line.h"
+#include "libs/pdf/part_planner.h"
+#include "libs/pdf/pdf_document.h"
 #include "libs/pipeline/batch_progress.h"
 #include "libs/storage/atomic_file.h"
 #include "libs/storage/layout.h"
@@ -43,6 +46,7 @@ WriteOutcome WriteInputFile(StepContext& ctx, const jsonl::RequestLineBuilder& b
                             const std::map<std::string, std::string>& excluded,
                             const std::filesystem::path& path, bool& restart) {
   WriteOutcome out;
+  const std::string shard_id = ctx.shard_id();
   out.failed = excluded;
   restart = false;
   storage::AtomicFileWriter writer;
@@ -65,25 +69,58 @@ WriteOutcome WriteInputFile(StepContext& ctx, const jsonl::RequestLineBuilder& b
     const uint64_t size = static_cast<uint64_t>(file->size_bytes());
     const std::string filename = RequestFilename(doc.path);
     absl::Status write_status;
-    absl::Status s = builder.WriteLine(
-        doc.document_id, filename, size,
-        [&](char* buf, size_t n) -> absl::StatusOr<size_t> { return file->Read(buf, n); },
-        [&](std::string_view bytes) {
-          write_status = writer.Append(bytes);
-          return write_status;
-        });
+    auto append = [&](std::string_view bytes) {
+      write_status = writer.Append(bytes);
+      return write_status;
+    };
+    absl::Status s;
+    uint64_t line_bytes = 0;
+    if (doc.whole()) {
+      // One part: the file itself, unchanged.
+      s = builder.WriteLine(
+          doc.document_id, filename, size,
+          [&](char* buf, size_t n) -> absl::StatusOr<size_t> { return file->Read(buf, n); },
+          append);
+      line_bytes = builder.LineBytes(doc.document_id, filename, size);
+    } else {
+      auto splitter = pdf::PdfSplitter::Open(file->fd());
+      if (!splitter.ok()) {
+        out.failed[doc.document_id] = "input file cannot be split any more (" + doc.path +
+                                      "): " + std::string(splitter.status().message());
+        continue;
+      }
+      for (const PartRecord& part : doc.parts) {
+        if (part.state != "PENDING" || part.shard_id != shard_id) continue;
+        if (ctx.stopped()) {
+          out.stopped = true;
+          return out;
+        }
+        const std::string custom_id =
+            pdf::PartCustomId(doc.document_id, doc.part_count, part.first_page, part.last_page);
+        const std::string part_filename =
+            pdf::PartFilename(filename, doc.part_count, part.first_page, part.last_page);
+        s = builder.WritePushedLine(
+            custom_id, part_filename, part.pdf_bytes,
+            [&](const pdf::Sink& sink) {
+              return (*splitter)->WritePages(part.first_page, part.last_page, sink);
+            },
+            append);
+        if (!s.ok()) break;
+        line_bytes += builder.LineBytes(custom_id, part_filename, part.pdf_bytes);
+      }
+    }
     if (!s.ok()) {
       if (!write_status.ok()) {
         out.status = write_status;
         return out;
       }
-      // The PDF failed to read or changed size mid-stream: drop it and start over.
+      // The PDF failed to read or changed mid-stream: drop it and start over.
       out.failed[doc.document_id] = "input file changed or failed while being read (" + doc.path +
                                     "): " + std::string(s.message());
       restart = true;
       return out;
     }
-    out.lines.push_back({doc.document_id, builder.LineBytes(doc.document_id, filename, size)});
+    out.lines.push_back({doc.document_id, line_bytes});
   }
   out.bytes = writer.size();
   if (out.lines.empty()) return out;  // nothing to upload; the temporary file goes away

@@ -1,5 +1,7 @@
 #include "services/worker/records.h"
 
+#include <unordered_map>
+
 #include <absl/status/status.h>
 
 namespace batchscribe::worker {
@@ -8,7 +10,7 @@ absl::StatusOr<BatchRecord> LoadBatch(pqxx::connection& conn, const std::string&
   pqxx::read_transaction tx(conn);
   auto r = tx.exec_params(
       "SELECT id, state, model, mode, prompt, json_schema, max_completion_tokens, max_cost_usd, "
-      "  cost_usd FROM batches WHERE id = $1",
+      "  cost_usd, split_policy FROM batches WHERE id = $1",
       batch_id);
   if (r.empty()) return absl::NotFoundError("batch " + batch_id + " does not exist");
   BatchRecord b;
@@ -21,6 +23,7 @@ absl::StatusOr<BatchRecord> LoadBatch(pqxx::connection& conn, const std::string&
   b.max_completion_tokens = r[0][6].as<int>();
   b.max_cost_usd = r[0][7].as<double>();
   b.cost_usd = r[0][8].as<double>();
+  b.split_policy = r[0][9].as<std::string>();
   return b;
 }
 
@@ -60,12 +63,14 @@ std::vector<ShardDocument> LoadInFlightShardDocuments(pqxx::connection& conn,
                                                       const std::string& shard_id) {
   pqxx::read_transaction tx(conn);
   auto r = tx.exec_params(
-      "SELECT document_id, path, size_bytes, state, attempts, max_attempts FROM documents "
+      "SELECT document_id, path, size_bytes, state, attempts, max_attempts, "
+      "  coalesce(page_count, 0), part_count FROM documents "
       "WHERE batch_id = $1 AND shard_id = $2 AND state IN ('PREPARED', 'SUBMITTED') "
       "ORDER BY document_id",
       batch_id, shard_id);
   std::vector<ShardDocument> docs;
   docs.reserve(r.size());
+  std::unordered_map<std::string, size_t> index;
   for (const auto& row : r) {
     ShardDocument d;
     d.document_id = row[0].as<std::string>();
@@ -74,7 +79,35 @@ std::vector<ShardDocument> LoadInFlightShardDocuments(pqxx::connection& conn,
     d.state = row[3].as<std::string>();
     d.attempts = row[4].as<int>();
     d.max_attempts = row[5].as<int>();
+    d.page_count = row[6].as<int>();
+    d.part_count = row[7].as<int>();
+    index.emplace(d.document_id, docs.size());
     docs.push_back(std::move(d));
+  }
+  auto parts = tx.exec_params(
+      "SELECT p.document_id, p.first_page, p.last_page, p.state, coalesce(p.shard_id, ''), "
+      "  p.pdf_bytes, p.line_bytes, p.estimated_input_tokens, p.estimated_output_tokens, "
+      "  coalesce(p.answer_path, '') "
+      "FROM document_parts p JOIN documents d "
+      "  ON d.batch_id = p.batch_id AND d.document_id = p.document_id "
+      "WHERE d.batch_id = $1 AND d.shard_id = $2 AND d.state IN ('PREPARED', 'SUBMITTED') "
+      "  AND p.state <> 'SPLIT' "
+      "ORDER BY p.document_id, p.first_page",
+      batch_id, shard_id);
+  for (const auto& row : parts) {
+    auto it = index.find(row[0].as<std::string>());
+    if (it == index.end()) continue;
+    PartRecord part;
+    part.first_page = row[1].as<int>();
+    part.last_page = row[2].as<int>();
+    part.state = row[3].as<std::string>();
+    part.shard_id = row[4].as<std::string>();
+    part.pdf_bytes = row[5].as<uint64_t>();
+    part.line_bytes = row[6].as<uint64_t>();
+    part.estimated_input_tokens = row[7].as<int64_t>();
+    part.estimated_output_tokens = row[8].as<int64_t>();
+    part.answer_path = row[9].as<std::string>();
+    docs[it->second].parts.push_back(std::move(part));
   }
   return docs;
 }

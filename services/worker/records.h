@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 namespace batchscribe::worker {
 
@@ -19,6 +20,7 @@ struct BatchRecord {
   int max_completion_tokens = 0;
   double max_cost_usd = 0;
   double cost_usd = 0;
+  std::string split_policy = "AUTO";  // AUTO ALLOW NEVER (proto SplitPolicy)
 };
 
 struct ShardRecord {
@@ -45,6 +47,21 @@ absl::StatusOr<BatchRecord> LoadBatch(pqxx::connection& conn, const std::string&
 absl::StatusOr<ShardRecord> LoadShard(pqxx::connection& conn, const std::string& batch_id,
                                       const std::string& shard_id);
 
+/// One part of a document (table document_parts): a page range sent as its
+/// own request line.
+struct PartRecord {
+  int first_page = 1;
+  int last_page = 0;  // 0: the whole document, pages unknown (upgraded rows)
+  std::string state;  // PENDING SUCCEEDED FAILED (SPLIT parts are not loaded)
+  std::string shard_id;
+  uint64_t pdf_bytes = 0;
+  uint64_t line_bytes = 0;
+  int64_t estimated_input_tokens = 0;
+  int64_t estimated_output_tokens = 0;
+  std::string answer_path;
+  int pages() const { return last_page - first_page + 1; }
+};
+
 /// The shard's documents still in flight in it (state PREPARED or SUBMITTED
 /// and shard_id = this shard), in document_id order.
 struct ShardDocument {
@@ -54,6 +71,12 @@ struct ShardDocument {
   std::string state;
   int attempts = 0;
   int max_attempts = 0;
+  int page_count = 0;  // 0: unknown (planned before parts existed)
+  int part_count = 0;
+  /// Every live (not SPLIT) part, in page order; a part is in flight in this
+  /// shard when its state is PENDING and its shard_id is the shard's.
+  std::vector<PartRecord> parts;
+  bool whole() const { return part_count <= 1; }
 };
 std::vector<ShardDocument> LoadInFlightShardDocuments(pqxx::connection& conn,
                                                       const std::string& batch_id,

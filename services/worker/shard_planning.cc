@@ -17,12 +17,16 @@ std::vector<PlannedShard> GroupIntoShards(const std::vector<PlannedDocument>& do
                                           const ShardLimits& limits) {
   std::vector<PlannedShard> shards;
   for (const PlannedDocument& doc : documents) {
+    // A document's parts always share one shard: a document with more lines
+    // than max_requests gets a shard of its own.
     if (shards.empty() || shards.back().bytes + doc.line_bytes > limits.max_bytes ||
-        static_cast<int>(shards.back().documents.size()) >= limits.max_requests) {
+        (!shards.back().documents.empty() &&
+         shards.back().lines + doc.lines > limits.max_requests)) {
       shards.emplace_back();
     }
     PlannedShard& shard = shards.back();
     shard.documents.push_back(doc);
+    shard.lines += doc.lines;
     shard.bytes += doc.line_bytes;
     shard.estimated_tokens += doc.estimated_tokens;
   }

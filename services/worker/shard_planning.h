@@ -23,18 +23,20 @@ ShardLimits EffectiveShardLimits(const WorkerConfig& config);
 struct PlannedDocument {
   std::string document_id;
   int64_t pdf_bytes = 0;
-  uint64_t line_bytes = 0;  // exact, with its newline
+  uint64_t line_bytes = 0;  // exact, with its newline (all its parts' lines)
   int64_t estimated_tokens = 0;
+  int lines = 1;  // request lines: one per part
 };
 
 struct PlannedShard {
   std::vector<PlannedDocument> documents;
   uint64_t bytes = 0;
   int64_t estimated_tokens = 0;
+  int lines = 0;
 };
 
-/// Fills shards in order: a document goes into the current shard unless it
-/// would pass either cap, then a new shard starts. Every document must fit a
+/// Fills shards in order: a document (all its parts' lines) goes into the
+/// current shard unless it would pass either cap, then a new shard starts. Every document must fit a
 /// shard alone (the caller fails the others first).
 std::vector<PlannedShard> GroupIntoShards(const std::vector<PlannedDocument>& documents,
                                           const ShardLimits& limits);

@@ -35,9 +35,11 @@ TEST(ResultLineTest, SuccessCarriesContentAndUsage) {
   EXPECT_EQ(r.usage->output_tokens, 2);
 }
 
-TEST(ResultLineTest, TruncatedAnswerIsRetryableAndBilled) {
+// The same request is cut at the same place again: never re-sent as it was
+// (the batch pipeline splits the part instead).
+TEST(ResultLineTest, TruncatedAnswerIsPermanentAndBilled) {
   ResultLine r = Classify(Success("doc-1", "length", R"("{\"pages\":[{\"pa")"));
-  EXPECT_EQ(r.outcome, LineOutcome::kRetryable);
+  EXPECT_EQ(r.outcome, LineOutcome::kPermanent);
   EXPECT_NE(r.reason.find("finish_reason=length"), std::string::npos);
   EXPECT_TRUE(r.usage.has_value());
 }
