@@ -27,6 +27,7 @@
 #include <string>
 
 #include "fuzz/fuzz_input.h"
+#include "libs/pricing/price_table.h"
 #include "libs/jsonl/request_line.h"
 #include "libs/jsonl/schema_validator.h"
 #include "libs/storage/document_id.h"
@@ -205,10 +206,12 @@ void CheckRejection(const absl::Status& status, const std::string& where) {
 
 void Validate(const v1::SubmitDocumentsRequest& request) {
   Scratch& s = TheScratch();
-  const std::string hash = coord::SubmitRequestHash(request);
-  FUZZ_CHECK(hash == coord::SubmitRequestHash(v1::SubmitDocumentsRequest(request)),
+  static const auto* prices =
+      new batchscribe::pricing::PriceTable(batchscribe::pricing::PriceTable::Defaults());
+  const std::string hash = coord::SubmitRequestHash(request, *prices);
+  FUZZ_CHECK(hash == coord::SubmitRequestHash(v1::SubmitDocumentsRequest(request), *prices),
              "the request hash is not deterministic");
-  (void)coord::NormalizeSubmitRequest(request);
+  (void)coord::NormalizeSubmitRequest(request, *prices);
 
   absl::Status fields = s.validator->CheckFields(request);
   auto submission = s.validator->Validate(request);

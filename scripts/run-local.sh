@@ -33,6 +33,10 @@
 #   BATCHSCRIBE_MODE                batch (default) or sync
 #   OPENAI_API_KEY, OPENAI_BASE_URL use the real API (or another compatible server)
 # Ports are remembered in the run folder, so a restarted stack keeps its addresses.
+# PostgreSQL's data lives in .run/pg, except when run as root from a folder the
+# postgres user cannot enter (a checkout under /root or another home of mode 700):
+# then it lives in /var/tmp/batchscribe-pg-<hash of the run folder's path>, owned by
+# postgres, mode 700 (`status` says where).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +51,8 @@ say() { printf 'run-local: %s\n' "$*"; }
 die() { printf 'run-local: %s\n' "$*" >&2; exit 1; }
 
 source "$here/scripts/lib/pg.sh"
+# The cluster's folder: .run/pg, or one the postgres user can reach (see above).
+pg_dir=$(pg_cluster_dir "$run_dir/pg") || die "cannot place the PostgreSQL cluster (see above)"
 
 # ---------------------------------------------------------------------------
 # Processes: one pid file per process; a pid counts only while /proc says it is
@@ -102,8 +108,8 @@ stop_all() {
   for name in worker-2 worker-1 coordinator emulator; do
     stop_one "$name"
   done
-  if [ -f "$run_dir/pg/data/postmaster.pid" ]; then
-    pg_stop "$run_dir/pg"
+  if [ -f "$pg_dir/data/postmaster.pid" ]; then
+    pg_stop "$pg_dir"
     say "stopped postgres"
   fi
 }
@@ -112,10 +118,10 @@ show_status() {
   local name
   for name in postgres coordinator worker-1 worker-2 emulator; do
     if [ "$name" = postgres ]; then
-      if [ -f "$run_dir/pg/data/postmaster.pid" ]; then
-        echo "postgres     running (port $(cat "$run_dir/pg/port" 2>/dev/null))"
+      if [ -f "$pg_dir/data/postmaster.pid" ]; then
+        echo "postgres     running (port $(cat "$pg_dir/port" 2>/dev/null), data $pg_dir)"
       else
-        echo "postgres     stopped"
+        echo "postgres     stopped (data $pg_dir)"
       fi
     elif is_ours "$name"; then
       printf '%-12s running (pid %s)\n' "$name" "$(cat "$pid_dir/$name.pid")"
@@ -214,12 +220,12 @@ trap interrupted INT TERM
 
 # ---------------------------------------------------------------------------
 # PostgreSQL.
-if [ -f "$run_dir/pg/data/postmaster.pid" ] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(cat "$run_dir/pg/port" 2>/dev/null || echo 0)"; then
-  pg_port=$(cat "$run_dir/pg/port")
+if [ -f "$pg_dir/data/postmaster.pid" ] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(cat "$pg_dir/port" 2>/dev/null || echo 0)"; then
+  pg_port=$(cat "$pg_dir/port")
   say "postgres already running (port $pg_port)"
 else
-  PG_PORT=$pg_port pg_start "$run_dir/pg"
-  say "started postgres (port $pg_port, data ${run_dir#"$here"/}/pg)"
+  PG_PORT=$pg_port pg_start "$pg_dir" || die "PostgreSQL did not start (see above)"
+  say "started postgres (port $pg_port, data ${pg_dir#"$here"/})"
 fi
 psql_admin=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1)
 if [ "$("${psql_admin[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'batchscribe'")" != 1 ]; then

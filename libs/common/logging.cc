@@ -46,22 +46,84 @@ std::string Timestamp() {
   return out;
 }
 
-void Write(spdlog::level::level_enum level, std::string_view msg, const nlohmann::json& fields) {
-  auto logger = Logger();
-  if (!logger->should_log(level)) return;
+thread_local nlohmann::json t_context = nlohmann::json::object();
+
+std::string Dump(const nlohmann::json& line) {
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Cuts `text` to at most `bytes`, not inside a UTF-8 sequence.
+std::string CutUtf8(const std::string& text, size_t bytes) {
+  if (text.size() <= bytes) return text;
+  while (bytes > 0 && (static_cast<unsigned char>(text[bytes]) & 0xC0) == 0x80) --bytes;
+  return text.substr(0, bytes);
+}
+
+// Shortens `line` (already redacted) until it fits: the longest values first,
+// each to what the excess leaves of it; schema keys are cut last and never dropped.
+std::string Fit(nlohmann::json line, std::string text) {
+  line["truncated"] = true;
+  text = Dump(line);
+  for (int round = 0; round < 64 && text.size() > kMaxLineBytes; ++round) {
+    std::string longest;
+    size_t longest_size = 0;
+    for (auto it = line.begin(); it != line.end(); ++it) {
+      const size_t size = it.value().is_string() ? it.value().get_ref<const std::string&>().size()
+                                                 : Dump(it.value()).size();
+      if (size > longest_size) {
+        longest = it.key();
+        longest_size = size;
+      }
+    }
+    if (longest_size <= 64) break;
+    nlohmann::json& value = line[longest];
+    const std::string full = value.is_string() ? value.get<std::string>() : Dump(value);
+    const size_t excess = text.size() - kMaxLineBytes + 64;
+    const size_t keep = full.size() > excess ? full.size() - excess : 0;
+    const std::string kept = CutUtf8(full, keep);
+    value = kept + "...[" + std::to_string(full.size() - kept.size()) + " bytes cut]";
+    text = Dump(line);
+  }
+  if (text.size() > kMaxLineBytes) {  // many small fields: keep the schema only
+    nlohmann::json small = nlohmann::json::object();
+    for (const char* key : {"ts", "level", "service", "msg", kBatchId, kShardId, kDocumentId,
+                            kTaskId, kOpenAiRequestId}) {
+      if (line.contains(key)) small[key] = line[key];
+    }
+    small["truncated"] = true;
+    text = Dump(small);
+  }
+  return text;
+}
+
+std::string Format(std::string_view level, std::string_view msg, const nlohmann::json& fields) {
   nlohmann::json line = nlohmann::json::object();
   line["ts"] = Timestamp();
-  line["level"] = spdlog::level::to_string_view(level).data();
+  line["level"] = std::string(level);
   {
     std::lock_guard lock(GetState().mu);
     line["service"] = GetState().service;
   }
   line["msg"] = std::string(msg);
+  for (auto it = t_context.begin(); it != t_context.end(); ++it) line[it.key()] = it.value();
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
   }
-  logger->log(level, "{}",
-              Redact(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  std::string text = Redact(Dump(line));
+  if (text.size() <= kMaxLineBytes) return text;
+  // Cut the redacted values, so that no cut can leave part of a secret behind.
+  nlohmann::json redacted = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!redacted.is_object()) {
+    redacted = {{"ts", line["ts"]}, {"level", line["level"]}, {"service", line["service"]},
+                {"msg", CutUtf8(Redact(std::string(msg)), 1024)}};
+  }
+  return Fit(std::move(redacted), std::move(text));
+}
+
+void Write(spdlog::level::level_enum level, std::string_view msg, const nlohmann::json& fields) {
+  auto logger = Logger();
+  if (!logger->should_log(level)) return;
+  logger->log(level, "{}", Format(spdlog::level::to_string_view(level).data(), msg, fields));
 }
 
 }  // namespace
@@ -87,6 +149,19 @@ std::string Redact(std::string_view text) {
     }
   }
   return out;
+}
+
+ScopedContext::ScopedContext(const nlohmann::json& fields) : previous_(t_context) {
+  if (fields.is_object()) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) t_context[it.key()] = it.value();
+  }
+}
+
+ScopedContext::~ScopedContext() { t_context = std::move(previous_); }
+
+std::string FormatLine(std::string_view level, std::string_view msg,
+                       const nlohmann::json& fields) {
+  return Format(level, msg, fields);
 }
 
 void Debug(std::string_view msg, const nlohmann::json& f) { Write(spdlog::level::debug, msg, f); }

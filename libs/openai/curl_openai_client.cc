@@ -345,7 +345,7 @@ absl::StatusOr<CurlOpenAiClient::Reply> CurlOpenAiClient::Execute(const Call& ca
     if (!transport_error && reply.http_status >= 200 && reply.http_status < 300) {
       nlohmann::json fields = {
           {"method", call.method},    {"path", call.path}, {"status", reply.http_status},
-          {"request_id", request_id}, {"ms", elapsed_ms},  {"retries", retries}};
+          {log::kOpenAiRequestId, request_id}, {"ms", elapsed_ms},  {"retries", retries}};
       // Calls that change something are worth a line each; polls are frequent.
       if (call.method == "GET" && !call.download_path) {
         log::Debug("openai call", fields);
@@ -388,7 +388,7 @@ absl::StatusOr<CurlOpenAiClient::Reply> CurlOpenAiClient::Execute(const Call& ca
     bool may_resend = call.idempotent || !error.unknown_outcome;
     nlohmann::json fields = {
         {"method", call.method}, {"path", call.path},      {"status", error.http_status},
-        {"code", error.code},    {"error", error.message}, {"request_id", request_id},
+        {"code", error.code},    {"error", error.message}, {log::kOpenAiRequestId, request_id},
         {"ms", elapsed_ms},      {"retries", retries}};
     if (!delay || !may_resend) {
       log::Warn("openai call failed", fields);

@@ -30,18 +30,20 @@ BatchOperations::BatchOperations(db::ConnectionPool& pool, const pricing::PriceT
                                  storage::InputRoot input_root, BatchWatchHub& hub,
                                  BatchOperationsOptions options)
     : pool_(pool),
+      prices_(prices),
       validator_(std::move(input_root), options.storage_root, prices,
                  options.max_documents_per_request),
       hub_(hub),
       options_(std::move(options)) {}
 
 absl::StatusOr<v1::Batch> BatchOperations::ReadBatch(const std::string& batch_id,
-                                                     bool with_shards) {
+                                                     bool with_shards,
+                                                     bool with_split_documents) {
   std::optional<v1::Batch> batch;
   absl::Status status = db::RunInTransaction(
       pool_,
       [&](pqxx::work& tx) {
-        batch = LoadBatch(tx, batch_id, with_shards);
+        batch = LoadBatch(tx, batch_id, with_shards, with_split_documents);
         return absl::OkStatus();
       },
       kSnapshot);
@@ -52,7 +54,9 @@ absl::StatusOr<v1::Batch> BatchOperations::ReadBatch(const std::string& batch_id
 
 absl::StatusOr<v1::SubmitDocumentsResponse> BatchOperations::SubmitDocuments(
     const v1::SubmitDocumentsRequest& request) {
-  const std::string hash = SubmitRequestHash(request);
+  const std::string hash = SubmitRequestHash(request, prices_);
+  // Batches recorded while the default max_completion_tokens was 16000.
+  const std::optional<std::string> legacy_hash = LegacySubmitRequestHash(request);
   // A replay returns the batch recorded the first time, whatever the input
   // folder looks like now; so it is looked up before the files are checked.
   auto replay = [&]() -> absl::StatusOr<std::optional<v1::SubmitDocumentsResponse>> {
@@ -66,7 +70,7 @@ absl::StatusOr<v1::SubmitDocumentsResponse> BatchOperations::SubmitDocuments(
     });
     if (!status.ok()) return status;
     if (!stored) return std::nullopt;
-    if (stored->request_hash != hash) {
+    if (stored->request_hash != hash && stored->request_hash != legacy_hash) {
       return absl::InvalidArgumentError(
           "request_id: already used by " + BatchName(stored->batch_id) +
           " with a different request; use a new request_id for a different submission");
@@ -117,7 +121,7 @@ absl::StatusOr<v1::SubmitDocumentsResponse> BatchOperations::SubmitDocuments(
 absl::StatusOr<v1::GetBatchResponse> BatchOperations::GetBatch(const v1::GetBatchRequest& request) {
   auto id = ParseBatchName(request.name(), "name");
   if (!id.ok()) return id.status();
-  auto batch = ReadBatch(*id, /*with_shards=*/true);
+  auto batch = ReadBatch(*id, /*with_shards=*/true, /*with_split_documents=*/true);
   if (!batch.ok()) return batch.status();
   v1::GetBatchResponse response;
   *response.mutable_batch() = *std::move(batch);

@@ -59,9 +59,13 @@ class BatchOperations {
   void BeginDrain();
 
  private:
-  absl::StatusOr<v1::Batch> ReadBatch(const std::string& batch_id, bool with_shards);
+  /// `with_split_documents`: count the documents sent in more than one part
+  /// (a scan of the batch's documents, so GetBatch only).
+  absl::StatusOr<v1::Batch> ReadBatch(const std::string& batch_id, bool with_shards,
+                                      bool with_split_documents = false);
 
   db::ConnectionPool& pool_;
+  const pricing::PriceTable& prices_;
   SubmissionValidator validator_;
   BatchWatchHub& hub_;
   BatchOperationsOptions options_;

@@ -2,7 +2,9 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
+#include "libs/pdf/part_planner.h"
 #include "libs/queue/task_queue.h"
 #include "libs/storage/layout.h"
 #include "services/coordinator/proto_convert.h"
@@ -25,7 +27,8 @@ const std::string& BatchColumns() {
   static const std::string* columns = new std::string(
       "id, coalesce(request_id, ''), display_name, state, model, mode, max_completion_tokens, "
       "max_cost_usd, labels::text, array_to_json(last_errors)::text, " +
-      Micros("create_time") + ", " + Micros("update_time") + ", " + Micros("end_time"));
+      Micros("create_time") + ", " + Micros("update_time") + ", " + Micros("end_time") +
+      ", split_policy, page_count, pages_succeeded, part_count, parts_succeeded");
   return *columns;
 }
 
@@ -56,6 +59,12 @@ int64_t ReadBatchRow(const pqxx::row& row, v1::Batch* batch) {
   SetTimestamp(created, batch->mutable_create_time());
   SetTimestamp(row[11].as<int64_t>(), batch->mutable_update_time());
   if (!row[12].is_null()) SetTimestamp(row[12].as<int64_t>(), batch->mutable_end_time());
+  batch->set_split_policy(SplitPolicyFromDb(row[13].as<std::string>()));
+  v1::PageCounts* pages = batch->mutable_pages();
+  pages->set_pages(row[14].as<int64_t>());
+  pages->set_pages_succeeded(row[15].as<int64_t>());
+  pages->set_parts(row[16].as<int64_t>());
+  pages->set_parts_succeeded(row[17].as<int64_t>());
   return created;
 }
 
@@ -144,6 +153,36 @@ std::string NullableTextArrayLiteral(const std::vector<std::string>& items) {
   return out + "}";
 }
 
+// Fills Document.parts of `documents` (all of `batch_id`) with one query.
+// Parts replaced by their halves (SPLIT) are history, not shown.
+void AddDocumentParts(pqxx::transaction_base& tx, const std::string& batch_id,
+                      std::vector<v1::Document>* documents) {
+  std::unordered_map<std::string, v1::Document*> by_id;
+  std::vector<std::string> ids;
+  for (auto& doc : *documents) {
+    if (doc.part_count() == 0) continue;  // not planned yet
+    by_id.emplace(doc.document_id(), &doc);
+    ids.push_back(doc.document_id());
+  }
+  if (ids.empty()) return;
+  auto rows = tx.exec_params(
+      "SELECT document_id, first_page, last_page, state, coalesce(error, '') FROM document_parts "
+      "WHERE batch_id = $1 AND document_id = ANY($2::text[]) AND state <> 'SPLIT' "
+      "ORDER BY document_id, first_page",
+      batch_id, TextArrayLiteral(ids));
+  for (const auto& row : rows) {
+    const std::string id = row[0].as<std::string>();
+    v1::Document* doc = by_id.at(id);
+    v1::DocumentPart* part = doc->add_parts();
+    part->set_first_page(row[1].as<int32_t>());
+    part->set_last_page(row[2].as<int32_t>());
+    part->set_state(row[3].as<std::string>());
+    part->set_error(row[4].as<std::string>());
+    part->set_custom_id(
+        pdf::PartCustomId(id, doc->part_count(), part->first_page(), part->last_page()));
+  }
+}
+
 }  // namespace
 
 std::string TextArrayLiteral(const std::vector<std::string>& items) {
@@ -180,11 +219,12 @@ void InsertSubmission(pqxx::work& tx, const std::string& batch_id, const Submiss
   tx.exec_params(
       "INSERT INTO batches (id, request_id, request_hash, display_name, state, model, mode, "
       "prompt, json_schema, max_completion_tokens, max_cost_usd, skip_existing, labels, "
-      "end_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, "
-      "CASE WHEN $14::boolean THEN now() END)",
+      "end_time, split_policy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+      "$13::jsonb, CASE WHEN $14::boolean THEN now() END, $15)",
       batch_id, request_id, s.request_hash, s.display_name, done ? "SUCCEEDED" : "PENDING", s.model,
       std::string(ModeToDb(s.mode)), s.prompt, s.json_schema, s.max_completion_tokens,
-      s.max_cost_usd, s.skip_existing, labels.dump(), done);
+      s.max_cost_usd, s.skip_existing, labels.dump(), done,
+      std::string(SplitPolicyToDb(s.split_policy)));
 
   // Multi-row inserts through unnest: one round trip per chunk, so a 100,000
   // document batch is recorded in seconds.
@@ -215,7 +255,7 @@ void InsertSubmission(pqxx::work& tx, const std::string& batch_id, const Submiss
 }
 
 std::optional<v1::Batch> LoadBatch(pqxx::transaction_base& tx, const std::string& batch_id,
-                                   bool with_shards) {
+                                   bool with_shards, bool with_split_documents) {
   auto r = tx.exec_params("SELECT " + BatchColumns() + " FROM batches WHERE id = $1", batch_id);
   if (r.empty()) return std::nullopt;
   v1::Batch batch;
@@ -227,6 +267,12 @@ std::optional<v1::Batch> LoadBatch(pqxx::transaction_base& tx, const std::string
                           " FROM document_counts WHERE batch_id = $1 GROUP BY state",
                       batch_id)) {
     AddCounts(row, 0, &batch);
+  }
+  if (with_split_documents) {
+    batch.mutable_pages()->set_split_documents(
+        tx.exec_params("SELECT count(*) FROM documents WHERE batch_id = $1 AND part_count > 1",
+                       batch_id)[0][0]
+            .as<int64_t>());
   }
   if (with_shards) {
     auto shards = tx.exec_params(
@@ -304,6 +350,7 @@ DocumentPage LoadDocumentPage(pqxx::transaction_base& tx, const std::string& bat
       "coalesce(transcript_path, ''), coalesce(shard_id, ''), input_tokens, "
       "cached_input_tokens, output_tokens, cost_usd, size_bytes, " +
       Micros("update_time") +
+      ", coalesce(page_count, 0), part_count, parts_succeeded"
       " FROM documents WHERE batch_id = $1 AND (cardinality($2::text[]) = 0 OR state = "
       "ANY($2::text[]))";
   pqxx::result rows;
@@ -336,7 +383,11 @@ DocumentPage LoadDocumentPage(pqxx::transaction_base& tx, const std::string& bat
     doc.set_cost_usd(row[10].as<double>());
     doc.set_size_bytes(row[11].as<int64_t>());
     SetTimestamp(row[12].as<int64_t>(), doc.mutable_update_time());
+    doc.set_page_count(row[13].as<int32_t>());
+    doc.set_part_count(row[14].as<int32_t>());
+    doc.set_parts_succeeded(row[15].as<int32_t>());
   }
+  AddDocumentParts(tx, batch_id, &page.documents);
   return page;
 }
 
@@ -394,6 +445,14 @@ v1::BatchState CancelBatchRows(pqxx::work& tx, const std::string& batch_id) {
 }
 
 int RequeueFailedDocuments(pqxx::work& tx, const std::string& batch_id, v1::Mode mode) {
+  // Only the parts that failed are sent again: SUCCEEDED ones keep their
+  // answers (and are not paid for twice), SPLIT ones stay replaced by their halves.
+  tx.exec_params(
+      "UPDATE document_parts p SET state = 'PENDING', attempts = 0, error = NULL, "
+      "update_time = now() FROM documents d "
+      "WHERE p.batch_id = $1 AND p.state = 'FAILED' AND d.batch_id = p.batch_id "
+      "AND d.document_id = p.document_id AND d.state = 'FAILED'",
+      batch_id);
   auto r = tx.exec_params(
       "UPDATE documents SET state = 'PENDING', attempts = 0, error = NULL, update_time = now() "
       "WHERE batch_id = $1 AND state = 'FAILED'",

@@ -34,10 +34,13 @@ std::optional<StoredRequest> FindRequest(pqxx::transaction_base& tx, const std::
 /// in which case the batch is SUCCEEDED at once), and notifies watchers.
 void InsertSubmission(pqxx::work& tx, const std::string& batch_id, const Submission& submission);
 
-/// The batch with counts, usage and cost (summed over its documents), last
-/// errors and, when `with_shards`, its shards. nullopt when there is none.
+/// The batch with counts, usage and cost (summed over its documents), pages
+/// and parts (from the batch row), last errors and, when `with_shards`, its
+/// shards. `with_split_documents` fills pages.split_documents, which counts
+/// over the batch's documents (GetBatch only: not cheap enough for every
+/// WatchBatch snapshot or ListBatches row). nullopt when there is none.
 std::optional<v1::Batch> LoadBatch(pqxx::transaction_base& tx, const std::string& batch_id,
-                                   bool with_shards);
+                                   bool with_shards, bool with_split_documents);
 
 bool BatchExists(pqxx::transaction_base& tx, const std::string& batch_id);
 
@@ -60,7 +63,8 @@ struct DocumentPage {
   bool more = false;
 };
 /// Up to `limit` documents of `batch_id` with document_id > `after`, in
-/// document_id order, restricted to `states` (database names) when not empty.
+/// document_id order, restricted to `states` (database names) when not empty,
+/// each with its live parts (not SPLIT) in page order.
 DocumentPage LoadDocumentPage(pqxx::transaction_base& tx, const std::string& batch_id,
                               const std::vector<std::string>& states,
                               const std::optional<std::string>& after, int limit);
@@ -79,7 +83,8 @@ std::optional<LockedBatch> LockBatch(pqxx::work& tx, const std::string& batch_id
 v1::BatchState CancelBatchRows(pqxx::work& tx, const std::string& batch_id);
 
 /// RetryBatch's row changes: FAILED documents -> PENDING with attempts reset
-/// and error cleared; when there were any, batch -> RUNNING and a plan (BATCH)
+/// and error cleared, and so are their FAILED parts (SUCCEEDED parts stay, so
+/// a retry sends only what failed); when there were any, batch -> RUNNING and a plan (BATCH)
 /// or transcribe (SYNC) task is queued. Returns how many documents were re-queued.
 int RequeueFailedDocuments(pqxx::work& tx, const std::string& batch_id, v1::Mode mode);
 

@@ -79,6 +79,24 @@ v1::Mode ModeFromDb(std::string_view mode) {
 
 std::string_view ModeToDb(v1::Mode mode) { return mode == v1::MODE_SYNC ? "SYNC" : "BATCH"; }
 
+v1::SplitPolicy SplitPolicyFromDb(std::string_view policy) {
+  if (policy == "AUTO") return v1::SPLIT_POLICY_AUTO;
+  if (policy == "ALLOW") return v1::SPLIT_POLICY_ALLOW;
+  if (policy == "NEVER") return v1::SPLIT_POLICY_NEVER;
+  return v1::SPLIT_POLICY_UNSPECIFIED;
+}
+
+std::string_view SplitPolicyToDb(v1::SplitPolicy policy) {
+  switch (policy) {
+    case v1::SPLIT_POLICY_ALLOW:
+      return "ALLOW";
+    case v1::SPLIT_POLICY_NEVER:
+      return "NEVER";
+    default:
+      return "AUTO";
+  }
+}
+
 void SetTimestamp(int64_t micros, google::protobuf::Timestamp* out) {
   int64_t seconds = micros / 1000000;
   int64_t rest = micros % 1000000;

@@ -29,6 +29,11 @@ std::string_view DocumentStateToDb(v1::DocumentState state);
 v1::Mode ModeFromDb(std::string_view mode);
 std::string_view ModeToDb(v1::Mode mode);
 
+/// "AUTO"/"ALLOW"/"NEVER" <-> SPLIT_POLICY_AUTO/ALLOW/NEVER; UNSPECIFIED is
+/// stored as AUTO, an unknown text reads as UNSPECIFIED.
+v1::SplitPolicy SplitPolicyFromDb(std::string_view policy);
+std::string_view SplitPolicyToDb(v1::SplitPolicy policy);
+
 /// Microseconds since the epoch <-> Timestamp.
 void SetTimestamp(int64_t micros, google::protobuf::Timestamp* out);
 int64_t TimestampMicros(const google::protobuf::Timestamp& ts);

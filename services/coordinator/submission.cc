@@ -119,15 +119,31 @@ bool Submission::AllSkipped() const {
   return true;
 }
 
-v1::SubmitDocumentsRequest NormalizeSubmitRequest(const v1::SubmitDocumentsRequest& request) {
+int32_t DefaultMaxCompletionTokens(const pricing::PriceTable& prices, std::string_view model) {
+  const auto price = prices.Find(model);
+  const int64_t cap = price && price->max_output_tokens > 0 ? price->max_output_tokens
+                                                            : pricing::kFallbackMaxOutputTokens;
+  return static_cast<int32_t>(std::min<int64_t>(cap, kMaxCompletionTokensLimit));
+}
+
+namespace {
+
+// The default max_completion_tokens before it became the model's cap (issue 13).
+constexpr int32_t kLegacyDefaultMaxCompletionTokens = 16000;
+
+v1::SubmitDocumentsRequest Normalize(const v1::SubmitDocumentsRequest& request,
+                                     int32_t default_max_completion_tokens) {
   v1::SubmitDocumentsRequest n = request;
   n.clear_request_id();
   if (n.model().empty()) n.set_model(std::string(kDefaultModel));
   if (n.mode() == v1::MODE_UNSPECIFIED) n.set_mode(v1::MODE_BATCH);
-  if (n.max_completion_tokens() == 0) n.set_max_completion_tokens(kDefaultMaxCompletionTokens);
+  if (n.max_completion_tokens() == 0) n.set_max_completion_tokens(default_max_completion_tokens);
   if (!n.has_skip_existing()) n.set_skip_existing(true);
   if (n.prompt().empty()) n.set_prompt(std::string(DefaultPrompt()));
   if (n.json_schema().empty()) n.set_json_schema(std::string(DefaultJsonSchema()));
+  // The default policy is left out (proto3 does not serialise 0), so hashes
+  // recorded before split_policy existed still match.
+  if (n.split_policy() == v1::SPLIT_POLICY_AUTO) n.clear_split_policy();
   for (auto& doc : *n.mutable_documents()) {
     if (auto path = storage::NormalizeRelativePath(doc.path()); path.ok()) doc.set_path(*path);
   }
@@ -141,8 +157,7 @@ v1::SubmitDocumentsRequest NormalizeSubmitRequest(const v1::SubmitDocumentsReque
   return n;
 }
 
-std::string SubmitRequestHash(const v1::SubmitDocumentsRequest& request) {
-  v1::SubmitDocumentsRequest normalized = NormalizeSubmitRequest(request);
+std::string HashOf(const v1::SubmitDocumentsRequest& normalized) {
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream stream(&bytes);
@@ -151,6 +166,27 @@ std::string SubmitRequestHash(const v1::SubmitDocumentsRequest& request) {
     normalized.SerializeToCodedStream(&coded);
   }
   return db::Sha256Hex(bytes);
+}
+
+std::string ModelOf(const v1::SubmitDocumentsRequest& request) {
+  return request.model().empty() ? std::string(kDefaultModel) : request.model();
+}
+
+}  // namespace
+
+v1::SubmitDocumentsRequest NormalizeSubmitRequest(const v1::SubmitDocumentsRequest& request,
+                                                  const pricing::PriceTable& prices) {
+  return Normalize(request, DefaultMaxCompletionTokens(prices, ModelOf(request)));
+}
+
+std::string SubmitRequestHash(const v1::SubmitDocumentsRequest& request,
+                              const pricing::PriceTable& prices) {
+  return HashOf(NormalizeSubmitRequest(request, prices));
+}
+
+std::optional<std::string> LegacySubmitRequestHash(const v1::SubmitDocumentsRequest& request) {
+  if (request.max_completion_tokens() != 0) return std::nullopt;
+  return HashOf(Normalize(request, kLegacyDefaultMaxCompletionTokens));
 }
 
 SubmissionValidator::SubmissionValidator(storage::InputRoot input_root,
@@ -173,8 +209,10 @@ absl::Status SubmissionValidator::CheckFields(const v1::SubmitDocumentsRequest& 
   if (!has_documents && !request.has_source()) {
     return Invalid("documents", "no documents: set documents or source");
   }
-  const std::string model = request.model().empty() ? std::string(kDefaultModel) : request.model();
-  if (!pricing::ValidateModelName(model).ok() || !prices_.IsKnownModel(model)) {
+  const std::string model = ModelOf(request);
+  const std::optional<pricing::ModelPrice> price =
+      pricing::ValidateModelName(model).ok() ? prices_.Find(model) : std::nullopt;
+  if (!price) {
     std::string known;
     for (const auto& name : prices_.Models()) known += (known.empty() ? "" : ", ") + name;
     return Invalid("model", "unknown model " + Quote(model) + " (known: " + known + ")");
@@ -194,6 +232,15 @@ absl::Status SubmissionValidator::CheckFields(const v1::SubmitDocumentsRequest& 
       request.max_completion_tokens() > kMaxCompletionTokensLimit) {
     return Invalid("max_completion_tokens",
                    "must be 1.." + std::to_string(kMaxCompletionTokensLimit) + " (0 = default)");
+  }
+  if (price->max_output_tokens > 0 && request.max_completion_tokens() > price->max_output_tokens) {
+    return Invalid("max_completion_tokens",
+                   std::to_string(request.max_completion_tokens()) + " is more than " + model +
+                       " can write: its output cap is " + std::to_string(price->max_output_tokens) +
+                       " tokens (0 = that cap)");
+  }
+  if (!v1::SplitPolicy_IsValid(request.split_policy())) {
+    return Invalid("split_policy", "unknown split policy " + std::to_string(request.split_policy()));
   }
   if (!v1::Mode_IsValid(request.mode())) return Invalid("mode", "unknown mode");
   if (request.labels_size() > static_cast<int>(kMaxLabels)) {
@@ -267,16 +314,19 @@ absl::StatusOr<Submission> SubmissionValidator::Validate(
   auto selected = SelectDocuments(request);
   if (!selected.ok()) return selected.status();
 
-  const v1::SubmitDocumentsRequest normalized = NormalizeSubmitRequest(request);
+  const v1::SubmitDocumentsRequest normalized = NormalizeSubmitRequest(request, prices_);
   Submission submission;
   submission.request_id = request.request_id();
-  submission.request_hash = SubmitRequestHash(request);
+  submission.request_hash = HashOf(normalized);
   submission.display_name = normalized.display_name();
   submission.model = normalized.model();
   submission.mode = normalized.mode();
   submission.prompt = normalized.prompt();
   submission.json_schema = normalized.json_schema();
   submission.max_completion_tokens = normalized.max_completion_tokens();
+  submission.split_policy = request.split_policy() == v1::SPLIT_POLICY_UNSPECIFIED
+                                ? v1::SPLIT_POLICY_AUTO
+                                : request.split_policy();
   submission.max_cost_usd = normalized.max_cost_usd();
   submission.skip_existing = normalized.skip_existing();
   submission.labels.insert(normalized.labels().begin(), normalized.labels().end());

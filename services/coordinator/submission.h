@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "batchscribe/v1/batch_service.pb.h"
@@ -36,6 +38,7 @@ struct Submission {
   std::string prompt;
   std::string json_schema;
   int32_t max_completion_tokens = 0;
+  v1::SplitPolicy split_policy = v1::SPLIT_POLICY_AUTO;  // never UNSPECIFIED
   double max_cost_usd = 0;
   bool skip_existing = true;
   std::map<std::string, std::string> labels;
@@ -44,13 +47,29 @@ struct Submission {
   bool AllSkipped() const;
 };
 
-/// `request` with request_id cleared and every default made explicit, so that
-/// two requests that mean the same thing compare equal.
-v1::SubmitDocumentsRequest NormalizeSubmitRequest(const v1::SubmitDocumentsRequest& request);
+/// The max_completion_tokens of a request that leaves it at 0: the output cap
+/// of `model` in `prices` (at most kMaxCompletionTokensLimit), else
+/// pricing::kFallbackMaxOutputTokens (unknown model, or a cap not given).
+int32_t DefaultMaxCompletionTokens(const pricing::PriceTable& prices, std::string_view model);
+
+/// `request` with request_id cleared and every default made explicit (the
+/// default max_completion_tokens from `prices`), so that two requests that mean
+/// the same thing compare equal. split_policy is the exception: AUTO is
+/// cleared rather than set, so that the hash of a request that does not use it
+/// is the hash it had before the field existed.
+v1::SubmitDocumentsRequest NormalizeSubmitRequest(const v1::SubmitDocumentsRequest& request,
+                                                  const pricing::PriceTable& prices);
 
 /// SHA-256 (hex) of the deterministic serialisation of the normalised request:
 /// what a request_id replay is compared by.
-std::string SubmitRequestHash(const v1::SubmitDocumentsRequest& request);
+std::string SubmitRequestHash(const v1::SubmitDocumentsRequest& request,
+                              const pricing::PriceTable& prices);
+
+/// The hash that a request leaving max_completion_tokens at 0 had while the
+/// default was a fixed 16000, so that replaying a batch recorded then still
+/// finds it; nullopt when the request sets max_completion_tokens (its hash did
+/// not change).
+std::optional<std::string> LegacySubmitRequestHash(const v1::SubmitDocumentsRequest& request);
 
 class SubmissionValidator {
  public:

@@ -1,5 +1,7 @@
 #include "services/openai-emulator/accounting.h"
 
+#include <algorithm>
+
 namespace batchscribe::emulator {
 namespace {
 
@@ -51,6 +53,11 @@ int64_t Accounting::LineExecuted(const std::string& custom_id, bool billed) {
   std::lock_guard<std::mutex> lock(mu_);
   if (billed) ++lines_billed_[custom_id];
   return ++lines_executed_[custom_id];
+}
+
+void Accounting::LineRejectedForLimits() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++lines_rejected_limits_;
 }
 
 int64_t Accounting::Executions(const std::string& custom_id) const {
@@ -124,9 +131,11 @@ Json Accounting::ToJson(const std::map<std::string, std::string>& statuses) cons
 
   Json executed = Json::object();
   int64_t executed_total = 0;
+  int64_t max_executions = 0;
   for (const auto& [id, n] : lines_executed_) {
     executed[id] = n;
     executed_total += n;
+    max_executions = std::max(max_executions, n);
   }
   Json billed = Json::object();
   int64_t billed_total = 0;
@@ -134,7 +143,10 @@ Json Accounting::ToJson(const std::map<std::string, std::string>& statuses) cons
     billed[id] = n;
     billed_total += n;
   }
+  // max_executions > 1: some custom_id ran twice (a retry, or a duplicate).
   out["lines"] = {{"executed_total", executed_total},
+                  {"max_executions", max_executions},
+                  {"rejected_limits", lines_rejected_limits_},
                   {"billed_total", billed_total},
                   {"executed", executed},
                   {"billed", billed}};
@@ -187,6 +199,7 @@ Json Accounting::ToState() const {
   out["batches"] = batches;
   out["lines_executed"] = lines_executed_;
   out["lines_billed"] = lines_billed_;
+  out["lines_rejected_limits"] = lines_rejected_limits_;
   Json tokens = Json::object();
   for (const auto& [model, modes] : tokens_) {
     for (const auto& [mode, t] : modes) {
@@ -221,6 +234,7 @@ void Accounting::LoadState(const Json& state) {
   }
   lines_executed_ = state.value("lines_executed", std::map<std::string, int64_t>{});
   lines_billed_ = state.value("lines_billed", std::map<std::string, int64_t>{});
+  lines_rejected_limits_ = state.value("lines_rejected_limits", int64_t{0});
   tokens_.clear();
   if (state.contains("tokens")) {
     for (const auto& [model, modes] : state["tokens"].items()) {
@@ -240,6 +254,7 @@ void Accounting::Clear() {
   batches_.clear();
   lines_executed_.clear();
   lines_billed_.clear();
+  lines_rejected_limits_ = 0;
   tokens_.clear();
 }
 

@@ -28,6 +28,9 @@ class Accounting {
   /// Records one execution of line `custom_id`; returns the attempt number
   /// (1 for its first execution in this emulator's lifetime).
   int64_t LineExecuted(const std::string& custom_id, bool billed);
+  /// An executed line was refused for its size (PDF pages or bytes, context
+  /// length): counted once per execution.
+  void LineRejectedForLimits();
   /// How many times `custom_id` was executed so far.
   int64_t Executions(const std::string& custom_id) const;
   /// Tokens of one executed request; `mode` is "batch" or "sync".
@@ -64,6 +67,7 @@ class Accounting {
   std::vector<CreatedBatch> batches_;
   std::map<std::string, int64_t> lines_executed_;
   std::map<std::string, int64_t> lines_billed_;
+  int64_t lines_rejected_limits_ = 0;
   // model -> mode -> tokens
   std::map<std::string, std::map<std::string, Tokens>> tokens_;
 };

@@ -606,6 +606,7 @@ bool BatchEngine::RunDueWork() {
         b.reasoning_tokens += outcome.reasoning_tokens;
         for (const auto& line : outcome.executed) {
           accounting_->LineExecuted(line.custom_id, line.billed);
+          if (line.over_limit) accounting_->LineRejectedForLimits();
           if (line.billed) {
             accounting_->TokensBilled(b.request_model, "batch", line.input_tokens,
                                       line.output_tokens);
@@ -879,7 +880,7 @@ BatchEngine::ExecutionOutcome BatchEngine::Execute(const Batch& batch, int64_t l
       out.reasoning_tokens += completion.reasoning_tokens;
     }
     out.executed.push_back({custom_id, billed, billed ? completion.prompt_tokens : 0,
-                            billed ? completion.completion_tokens : 0});
+                            billed ? completion.completion_tokens : 0, completion.over_limit});
     ++out.lines;
   }
   ok.flush();

@@ -152,6 +152,7 @@ class BatchEngine {
       std::string custom_id;
       bool billed;
       int64_t input_tokens, output_tokens;
+      bool over_limit;  // refused for its size (ChatCompleter's limits)
     };
     std::vector<Executed> executed;
   };

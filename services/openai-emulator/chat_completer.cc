@@ -5,14 +5,16 @@
 #include <set>
 
 #include "services/openai-emulator/base64.h"
+#include "services/openai-emulator/image_tokens.h"
 
 namespace batchscribe::emulator {
 namespace {
 
 constexpr int64_t kTokensPerMessage = 4;
 constexpr int64_t kTokensPerReply = 3;
-// What a page image costs a vision model, on top of the page's text.
-constexpr int64_t kTokensPerPageImage = 85;
+// An image_url or input_audio part: the emulator does not decode them, so they
+// cost what a low-detail image costs gpt-4o.
+constexpr int64_t kTokensPerMediaPart = 85;
 // Reasoning models think before answering; a fixed amount keeps usage deterministic.
 constexpr int64_t kReasoningTokens = 64;
 constexpr char kRefusal[] = "I'm sorry, but I can't help with that request.";
@@ -133,8 +135,35 @@ std::optional<ApiError> CheckResponseFormat(const Json& format) {
 int64_t TokensForBytes(size_t bytes) { return static_cast<int64_t>((bytes + 3) / 4); }
 
 ChatCompleter::ChatCompleter(PdfTextReader* pdfs, IdGenerator* ids, const Clock* clock,
-                             FileLoader load_file)
-    : pdfs_(pdfs), ids_(ids), clock_(clock), load_file_(std::move(load_file)) {}
+                             FileLoader load_file, PdfRequestLimits limits)
+    : pdfs_(pdfs), ids_(ids), clock_(clock), load_file_(std::move(load_file)), limits_(limits) {}
+
+std::optional<ApiError> ChatCompleter::CheckFileLimits(const std::string& param, int64_t part_pages,
+                                                       int64_t part_bytes,
+                                                       Prepared& prepared) const {
+  const bool several = prepared.file_parts > 1;
+  if (limits_.max_bytes > 0 && prepared.file_bytes > limits_.max_bytes) {
+    prepared.over_limit = true;
+    return InvalidRequest(
+        "Invalid '" + param + "': " +
+            (several ? "the request's files total " + FormatWithCommas(prepared.file_bytes)
+                     : "the file is " + FormatWithCommas(part_bytes)) +
+            " bytes; at most " + FormatWithCommas(limits_.max_bytes) +
+            " bytes of file content are allowed per request.",
+        param, "invalid_value");
+  }
+  if (limits_.max_pages > 0 && prepared.pdf_pages > limits_.max_pages) {
+    prepared.over_limit = true;
+    return InvalidRequest(
+        "Invalid '" + param + "': " +
+            (several ? "the request's PDFs have " + FormatWithCommas(prepared.pdf_pages) +
+                           " pages in total"
+                     : "the PDF has " + FormatWithCommas(part_pages) + " pages") +
+            "; at most " + FormatWithCommas(limits_.max_pages) + " pages are allowed per request.",
+        param, "invalid_value");
+  }
+  return std::nullopt;
+}
 
 std::optional<ApiError> ChatCompleter::ReadContentParts(const Json& parts, const std::string& where,
                                                         Prepared& prepared, int64_t& tokens) {
@@ -154,7 +183,7 @@ std::optional<ApiError> ChatCompleter::ReadContentParts(const Json& parts, const
       prepared.doc.prompt_text += text;
       tokens += TokensForBytes(text.size());
     } else if (type == "image_url" || type == "input_audio") {
-      tokens += kTokensPerPageImage;
+      tokens += kTokensPerMediaPart;
     } else if (type == "refusal") {
       if (part.contains("refusal") && part["refusal"].is_string()) {
         tokens += TokensForBytes(part["refusal"].get_ref<const std::string&>().size());
@@ -201,15 +230,27 @@ std::optional<ApiError> ChatCompleter::ReadContentParts(const Json& parts, const
             "Invalid '" + param + ".file': one of 'file_data' or 'file_id' must be provided.",
             param + ".file", "missing_required_parameter");
       }
+      const int64_t part_bytes = static_cast<int64_t>(pdf_bytes.size());
+      ++prepared.file_parts;
+      prepared.file_bytes += part_bytes;
+      // The byte limit is checked before the PDF is read, as a server would.
+      if (auto err = CheckFileLimits(param + ".file", 0, part_bytes, prepared)) return err;
       auto pages = pdfs_->Pages(pdf_bytes);
       if (!pages.ok()) {
         return InvalidRequest("Invalid file: " + std::string(pages.status().message()) +
                                   ". Only PDF files are supported as file inputs.",
                               param + ".file", "invalid_value");
       }
+      const int64_t part_pages = static_cast<int64_t>(pages->size());
+      prepared.pdf_pages += part_pages;
+      if (auto err = CheckFileLimits(param + ".file", part_pages, part_bytes, prepared)) {
+        return err;
+      }
+      // The model sees each page's text layer and an image of the page.
       for (auto& page : *pages) {
-        tokens += kTokensPerPageImage + TokensForBytes(page.size());
-        prepared.doc.pages.push_back(std::move(page));
+        tokens += PageImageTokens(prepared.info.image_tokens, page.width_pt, page.height_pt) +
+                  TokensForBytes(page.text.size());
+        prepared.doc.pages.push_back(std::move(page.text));
       }
     } else {
       return InvalidRequest("Invalid value: '" + type +
@@ -221,7 +262,8 @@ std::optional<ApiError> ChatCompleter::ReadContentParts(const Json& parts, const
   return std::nullopt;
 }
 
-ApiResult<ChatCompleter::Prepared> ChatCompleter::Prepare(const Json& request) {
+ApiResult<ChatCompleter::Prepared> ChatCompleter::Prepare(const Json& request, bool& over_limit) {
+  over_limit = false;
   if (!request.is_object()) return InvalidType("body", "an object", request);
   Prepared prepared;
   if (!request.contains("model") || request["model"].is_null() ||
@@ -269,7 +311,10 @@ ApiResult<ChatCompleter::Prepared> ChatCompleter::Prepare(const Json& request) {
       prepared.doc.prompt_text += text;
       tokens += TokensForBytes(text.size());
     } else if (content.is_array()) {
-      if (auto err = ReadContentParts(content, where, prepared, tokens)) return *err;
+      if (auto err = ReadContentParts(content, where, prepared, tokens)) {
+        over_limit = prepared.over_limit;
+        return *err;
+      }
     } else {
       return InvalidType(where + ".content", "a string or an array", content);
     }
@@ -341,6 +386,7 @@ ApiResult<ChatCompleter::Prepared> ChatCompleter::Prepare(const Json& request) {
   }
 
   if (tokens > prepared.info.context_tokens) {
+    over_limit = true;
     return InvalidRequest(
         "This model's maximum context length is " + FormatWithCommas(prepared.info.context_tokens) +
             " tokens. However, your messages resulted in " + FormatWithCommas(tokens) +
@@ -352,7 +398,8 @@ ApiResult<ChatCompleter::Prepared> ChatCompleter::Prepare(const Json& request) {
 }
 
 int64_t ChatCompleter::CountPromptTokens(const Json& request) {
-  auto prepared = Prepare(request);
+  bool over_limit = false;
+  auto prepared = Prepare(request, over_limit);
   return prepared.ok() ? prepared.value().prompt_tokens : 0;
 }
 
@@ -361,7 +408,7 @@ Completion ChatCompleter::Complete(const Json& request, const CompletionOverride
   if (request.is_object() && request.contains("model") && request["model"].is_string()) {
     out.model = request["model"].get<std::string>();
   }
-  auto prepared_or = Prepare(request);
+  auto prepared_or = Prepare(request, out.over_limit);
   if (!prepared_or.ok()) {
     out.status_code = prepared_or.error().http_status;
     out.body = prepared_or.error().ToBody();

@@ -14,6 +14,7 @@
 #include "services/openai-emulator/ids.h"
 #include "services/openai-emulator/json.h"
 #include "services/openai-emulator/model_catalog.h"
+#include "services/openai-emulator/options.h"
 #include "services/openai-emulator/pdf_text.h"
 
 namespace batchscribe::emulator {
@@ -40,6 +41,9 @@ struct Completion {
   int64_t completion_tokens = 0;
   /// Part of completion_tokens.
   int64_t reasoning_tokens = 0;
+  /// The request was refused for its size: too many PDF pages, too many file
+  /// bytes, or more prompt tokens than the model's context.
+  bool over_limit = false;
 };
 
 /// Loads an uploaded file's bytes for `{"type":"file","file":{"file_id":...}}`
@@ -49,7 +53,9 @@ using FileLoader = std::function<std::optional<std::string>(const std::string& f
 /// Thread-safe (its collaborators are).
 class ChatCompleter {
  public:
-  ChatCompleter(PdfTextReader* pdfs, IdGenerator* ids, const Clock* clock, FileLoader load_file);
+  /// `limits` bound the PDF parts of every request.
+  ChatCompleter(PdfTextReader* pdfs, IdGenerator* ids, const Clock* clock, FileLoader load_file,
+                PdfRequestLimits limits = {});
 
   /// Validates and answers `request` (a Chat Completions request body).
   Completion Complete(const Json& request, const CompletionOverrides& overrides = {});
@@ -67,15 +73,25 @@ class ChatCompleter {
     std::optional<int64_t> max_completion_tokens;
     int64_t choices = 1;
     int64_t prompt_tokens = 0;
+    // Summed over the request's file parts, for PdfRequestLimits.
+    int64_t pdf_pages = 0;
+    int64_t file_parts = 0;
+    int64_t file_bytes = 0;
+    // Set with the error when the request is refused for its size.
+    bool over_limit = false;
   };
-  ApiResult<Prepared> Prepare(const Json& request);
+  // On error, `over_limit` says whether a size limit refused the request.
+  ApiResult<Prepared> Prepare(const Json& request, bool& over_limit);
   std::optional<ApiError> ReadContentParts(const Json& parts, const std::string& where,
                                            Prepared& prepared, int64_t& tokens);
+  std::optional<ApiError> CheckFileLimits(const std::string& param, int64_t part_pages,
+                                          int64_t part_bytes, Prepared& prepared) const;
 
   PdfTextReader* pdfs_;
   IdGenerator* ids_;
   const Clock* clock_;
   FileLoader load_file_;
+  const PdfRequestLimits limits_;
 };
 
 /// Token count of `bytes` bytes of text: about four bytes per token, at least 1

@@ -49,14 +49,16 @@ Emulator::Emulator(const EmulatorOptions& options, const Clock* clock, fs::path 
   files_ = std::make_unique<FileStore>(root_ / "files", &ids_, clock_);
   FileStore* files = files_.get();
   completer_ = std::make_unique<ChatCompleter>(
-      &pdfs_, &ids_, clock_, [files](const std::string& id) -> std::optional<std::string> {
+      &pdfs_, &ids_, clock_,
+      [files](const std::string& id) -> std::optional<std::string> {
         if (!files->Get(id)) return std::nullopt;
         std::ifstream in(files->PathOf(id), std::ios::binary);
         if (!in) return std::nullopt;
         std::stringstream bytes;
         bytes << in.rdbuf();
         return bytes.str();
-      });
+      },
+      options_.limits.pdf);
   batches_ = std::make_unique<BatchEngine>(options_, root_ / "batches", files_.get(),
                                            completer_.get(), &faults_, &accounting_, &ids_, clock_);
   batches_->SetChangeListener([this] { dirty_ = true; });

@@ -131,6 +131,17 @@ int main(int argc, char** argv) {
       ->envname("EMULATOR_MAX_FILE_BYTES")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  // Defaults: https://platform.openai.com/docs/guides/pdf-files (options.h).
+  app.add_option("--max_pdf_pages_per_request", l.pdf.max_pages,
+                 "PDF pages per chat completion, over all its file parts (0: no limit)")
+      ->envname("EMULATOR_MAX_PDF_PAGES_PER_REQUEST")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max_pdf_bytes_per_request", l.pdf.max_bytes,
+                 "Decoded file bytes per chat completion, over all its file parts (0: no limit)")
+      ->envname("EMULATOR_MAX_PDF_BYTES_PER_REQUEST")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--faults", faults,
                  "Fault rules as JSON, or @FILE (the body of POST /_emulator/faults)")
       ->envname("EMULATOR_FAULTS");

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "services/openai-emulator/image_tokens.h"
+
 namespace batchscribe::emulator {
 
 struct ModelInfo {
@@ -18,6 +20,8 @@ struct ModelInfo {
   /// Reasoning models (gpt-5*, o*) spend reasoning tokens, accept only the
   /// default temperature and reject `max_tokens`.
   bool reasoning = false;
+  /// How the image of each PDF page is metered (image_tokens.h).
+  ImageTokenRule image_tokens;
 };
 
 /// Looks a model name up; unknown names are accepted as their own snapshot

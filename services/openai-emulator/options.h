@@ -26,6 +26,21 @@ struct LifecycleTimings {
   int64_t expire_after_ms = 86'400'000;
 };
 
+/// What one chat completion may carry in PDF file parts, summed over all its
+/// parts. From https://platform.openai.com/docs/guides/pdf-files ("File size
+/// limitations"): "up to 100 pages and 32MB of total content in a single
+/// request to the API, across multiple file inputs". The newer guide is quoted
+/// with 50 MB per request and no page limit; the stricter figures are the
+/// defaults. 0 disables a limit.
+struct PdfRequestLimits {
+  /// Pages of all PDF parts of one request.
+  int64_t max_pages = 100;  // platform.openai.com/docs/guides/pdf-files
+  /// Decoded bytes of all file parts of one request. The guide does not
+  /// define "MB"; it is read as MiB (32 x 2^20). For the 10^6 reading, which
+  /// is 1.5 MiB stricter, pass 32000000.
+  int64_t max_bytes = 32LL * 1024 * 1024;  // platform.openai.com/docs/guides/pdf-files
+};
+
 /// Service limits (openai-batch-api.md section 7).
 struct ServiceLimits {
   int64_t max_requests_per_batch = 50'000;
@@ -34,6 +49,8 @@ struct ServiceLimits {
   /// Enqueued input-token limit per model; key "*" applies to models not
   /// listed. No entry means no limit.
   std::map<std::string, int64_t> enqueued_token_limits;
+  /// Enforced on every chat completion, synchronous or a batch line.
+  PdfRequestLimits pdf;
 };
 
 struct EmulatorOptions {

@@ -5,8 +5,10 @@
 #include <poppler/cpp/poppler-page.h>
 
 #include <climits>
+#include <cmath>
 #include <functional>
 #include <memory>
+#include <utility>
 
 namespace batchscribe::emulator {
 namespace {
@@ -25,7 +27,7 @@ PdfTextReader::PdfTextReader(size_t cache_bytes) : cache_limit_(cache_bytes) {
   poppler::set_debug_error_function(IgnorePopplerMessage, nullptr);
 }
 
-absl::StatusOr<std::vector<std::string>> PdfTextReader::Pages(std::string_view pdf_bytes) {
+absl::StatusOr<std::vector<PdfPage>> PdfTextReader::Pages(std::string_view pdf_bytes) {
   if (pdf_bytes.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError("the PDF is larger than 2 GiB");
   }
@@ -45,7 +47,7 @@ absl::StatusOr<std::vector<std::string>> PdfTextReader::Pages(std::string_view p
       poppler::document::load_from_raw_data(pdf_bytes.data(), static_cast<int>(pdf_bytes.size())));
   if (doc == nullptr) return absl::InvalidArgumentError("the PDF could not be parsed");
   if (doc->is_locked()) return absl::InvalidArgumentError("the PDF is encrypted");
-  std::vector<std::string> pages;
+  std::vector<PdfPage> pages;
   const int count = doc->pages();
   pages.reserve(count > 0 ? count : 0);
   for (int i = 0; i < count; ++i) {
@@ -54,12 +56,23 @@ absl::StatusOr<std::vector<std::string>> PdfTextReader::Pages(std::string_view p
       pages.emplace_back();
       continue;
     }
+    PdfPage out;
     poppler::byte_array utf8 =
         page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout).to_utf8();
-    pages.push_back(TrimRight(std::string(utf8.begin(), utf8.end())));
+    out.text = TrimRight(std::string(utf8.begin(), utf8.end()));
+    // What a renderer draws: the crop box (the media box unless set), turned
+    // by /Rotate.
+    const poppler::rectf box = page->page_rect(poppler::crop_box);
+    out.width_pt = std::abs(box.width());
+    out.height_pt = std::abs(box.height());
+    const poppler::page::orientation_enum turn = page->orientation();
+    if (turn == poppler::page::landscape || turn == poppler::page::seascape) {
+      std::swap(out.width_pt, out.height_pt);
+    }
+    pages.push_back(std::move(out));
   }
   size_t bytes = 64;
-  for (const auto& page : pages) bytes += page.size() + 32;
+  for (const auto& page : pages) bytes += page.text.size() + 48;
   if (bytes <= cache_limit_) {
     lru_.push_front(CachedPages{key, pages, bytes});
     index_[key] = lru_.begin();

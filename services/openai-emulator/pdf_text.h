@@ -1,6 +1,7 @@
 #pragma once
-// The text layer of a PDF, page by page, read with poppler-cpp. The emulator
-// answers transcription requests with it, so offline runs produce real text.
+// The text layer and size of a PDF's pages, read with poppler-cpp. The emulator
+// answers transcription requests with the text, so offline runs produce real
+// text, and meters each page's image by its size.
 
 #include <absl/status/statusor.h>
 
@@ -14,6 +15,15 @@
 
 namespace batchscribe::emulator {
 
+/// One page as the emulated model sees it.
+struct PdfPage {
+  /// The text layer in reading order, trailing whitespace trimmed.
+  std::string text;
+  /// The displayed size in points (crop box, /Rotate applied); 0 when unknown.
+  double width_pt = 0;
+  double height_pt = 0;
+};
+
 /// Reads PDF text layers. Thread-safe: loads are serialised because poppler's
 /// global state is not meant for concurrent document loads. Results are kept
 /// in a small LRU cache keyed by the PDF's bytes: a batch line is read once
@@ -24,14 +34,14 @@ class PdfTextReader {
   /// `cache_bytes` bounds the text kept in the cache.
   explicit PdfTextReader(size_t cache_bytes = 64 * 1024 * 1024);
 
-  /// One string per page in reading order, trailing whitespace trimmed.
-  /// INVALID_ARGUMENT when the bytes are not a readable, unlocked PDF.
-  absl::StatusOr<std::vector<std::string>> Pages(std::string_view pdf_bytes);
+  /// Every page in document order. INVALID_ARGUMENT when the bytes are not a
+  /// readable, unlocked PDF.
+  absl::StatusOr<std::vector<PdfPage>> Pages(std::string_view pdf_bytes);
 
  private:
   struct CachedPages {
     uint64_t key;
-    std::vector<std::string> pages;
+    std::vector<PdfPage> pages;
     size_t bytes;
   };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "libs/db/migrations.h"
 #include "libs/metrics/metrics.h"
 #include "libs/openai/curl_openai_client.h"
+#include "services/worker/health.h"
 #include "services/worker/worker.h"
 #include "services/worker/worker_flags.h"
 
@@ -44,6 +46,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   log::Init("worker", flags.log_level);
+  if (!flags.health_check.empty()) {
+    const absl::Status health = batchscribe::worker::CheckHealthEndpoint(flags.health_check);
+    std::cout << (health.ok() ? std::string("healthy") : std::string(health.message())) << "\n";
+    return health.ok() ? 0 : 1;
+  }
 
   auto config = batchscribe::worker::BuildConfig(flags);
   if (!config.ok()) {
@@ -88,6 +95,34 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Health probes answer from the start: live while migrations wait for the
+  // database, ready once the worker claims and the database answers.
+  std::atomic<batchscribe::worker::Worker*> running_worker{nullptr};
+  batchscribe::worker::DatabaseProbe database_probe(config->database_url);
+  std::unique_ptr<batchscribe::worker::HealthServer> health_server;
+  if (flags.health_port > 0) {
+    auto started = batchscribe::worker::HealthServer::Start(
+        "0.0.0.0", flags.health_port,
+        [&running_worker]() -> batchscribe::worker::HealthReport {
+          batchscribe::worker::Worker* w = running_worker.load();
+          if (w == nullptr) return {true, {{"status", "starting"}}};
+          return w->health().Liveness();
+        },
+        [&running_worker, &database_probe]() -> batchscribe::worker::HealthReport {
+          batchscribe::worker::HealthReport db = database_probe.Check();
+          batchscribe::worker::Worker* w = running_worker.load();
+          const char* state = w == nullptr ? "starting" : w->draining() ? "draining" : "claiming";
+          db.details["worker"] = state;
+          db.ok = db.ok && w != nullptr && !w->draining();
+          return db;
+        });
+    if (!started.ok()) {
+      log::Error("health endpoint failed", {{"error", std::string(started.status().message())}});
+      return 1;
+    }
+    health_server = *std::move(started);
+  }
+
   // The schema may not exist yet when workers start before the coordinator.
   for (int attempt = 0;; ++attempt) {
     auto applied = batchscribe::db::ApplyMigrations(config->database_url);
@@ -99,7 +134,14 @@ int main(int argc, char** argv) {
     if (attempt == 0) {
       log::Warn("waiting for the database", {{"error", std::string(applied.status().message())}});
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Wait a second, but a SIGTERM (blocked above) ends the wait and the process.
+    struct timespec second = {1, 0};
+    siginfo_t info;
+    if (sigtimedwait(&signals, &info, &second) > 0) {
+      log::Info("signal received while waiting for the database: exiting",
+                {{"signal", info.si_signo}});
+      return 0;
+    }
   }
 
   batchscribe::openai::ClientOptions client_options;
@@ -126,6 +168,7 @@ int main(int argc, char** argv) {
   batchscribe::worker::Worker worker(*std::move(config), *std::move(input_root), factory, **metrics,
                                      clock);
   worker.Start();
+  running_worker = &worker;
 
   int received = 0;
   sigwait(&signals, &received);
@@ -141,6 +184,8 @@ int main(int argc, char** argv) {
     worker.Stop();
   });
   worker.Join();
+  running_worker = nullptr;
+  health_server.reset();
   // Wake the stopper if it is still waiting.
   pthread_kill(stopper.native_handle(), SIGTERM);
   stopper.join();

@@ -1,5 +1,7 @@
 #include "services/worker/worker.h"
 
+#include <filesystem>
+
 #include "libs/common/logging.h"
 #include "libs/db/status.h"
 #include "libs/pipeline/batch_progress.h"
@@ -16,11 +18,20 @@ db::PoolOptions PoolFor(const WorkerConfig& config) {
 }
 
 nlohmann::json TaskFields(const queue::Task& task) {
-  return {{"task_id", task.id},
+  return {{log::kTaskId, task.id},
           {"kind", task.kind},
           {"subject", task.subject},
-          {"batch_id", task.batch_id},
+          {log::kBatchId, task.batch_id},
           {"attempt", task.attempt}};
+}
+
+// The log context of a step: its task, batch and (subject "<batch>/<shard>") shard.
+nlohmann::json TaskContext(const queue::Task& task) {
+  nlohmann::json context = {{log::kTaskId, task.id}, {log::kBatchId, task.batch_id}};
+  if (const auto slash = task.subject.find('/'); slash != std::string::npos) {
+    context[log::kShardId] = task.subject.substr(slash + 1);
+  }
+  return context;
 }
 
 }  // namespace
@@ -34,6 +45,7 @@ Worker::Worker(WorkerConfig config, storage::InputRoot input_root, OpenAiClientF
       clock_(clock),
       crash_points_(config_.crash_points),
       queue_options_{config_.lease, config_.owner, config_.task_backoff_scale},
+      health_(config_.concurrency, config_.liveness_timeout),
       pool_(config_.database_url, PoolFor(config_)),
       lease_keeper_(pool_, clock_, queue_options_) {}
 
@@ -97,13 +109,29 @@ void Worker::WaitForWork() {
                  [&] { return draining_.load() || wake_generation_ != seen; });
 }
 
+void Worker::FreezeWhileRequested(int slot) {
+  if (config_.test_freeze_file.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(config_.test_freeze_file, ec)) return;
+  log::Warn("test hook: claim loop frozen", {{"slot", slot}});
+  while (!draining_.load() && std::filesystem::exists(config_.test_freeze_file, ec)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  log::Warn("test hook: claim loop thawed", {{"slot", slot}});
+}
+
 void Worker::SlotLoop(int slot) {
-  // The task this slot runs; the client's transfers stop when it is lost.
+  // The task this slot runs; the client's transfers stop when it is lost. Each
+  // check of whether to stop is also the slot's heartbeat (LoopHealth).
   auto lost = std::make_shared<std::atomic<bool>>(false);
   auto current_lost = std::make_shared<std::shared_ptr<std::atomic<bool>>>(lost);
-  std::unique_ptr<openai::OpenAiClient> client =
-      clients_([this, current_lost] { return stopping_.load() || (*current_lost)->load(); });
+  std::unique_ptr<openai::OpenAiClient> client = clients_([this, slot, current_lost] {
+    health_.Beat(slot);
+    return stopping_.load() || (*current_lost)->load();
+  });
   while (!draining_.load()) {
+    health_.Beat(slot);
+    FreezeWhileRequested(slot);
     auto lease = pool_.Acquire();
     if (!lease.ok()) {
       log::Warn("database unavailable",
@@ -128,14 +156,18 @@ void Worker::SlotLoop(int slot) {
     for (const queue::Task& task : tasks) {
       auto task_lost = std::make_shared<std::atomic<bool>>(false);
       *current_lost = task_lost;
-      Execute(*lease, *client, task_lost, task);
+      Execute(slot, *lease, *client, task_lost, task);
     }
   }
+  health_.Ended(slot);
 }
 
-void Worker::Execute(db::ConnectionPool::Lease& lease, openai::OpenAiClient& client,
+void Worker::Execute(int slot, db::ConnectionPool::Lease& lease, openai::OpenAiClient& client,
                      const std::shared_ptr<std::atomic<bool>>& lost, const queue::Task& task) {
   const auto started = std::chrono::steady_clock::now();
+  // Every line logged while the step runs (OpenAI calls included) names the task.
+  log::ScopedContext log_context(TaskContext(task));
+  health_.SetTask(slot, task.id);
   ++running_;
   metrics_.TaskClaimed(task.kind);
   lease_keeper_.Add(task, lost);
@@ -152,13 +184,19 @@ void Worker::Execute(db::ConnectionPool::Lease& lease, openai::OpenAiClient& cli
                     config_,
                     lease.conn(),
                     client,
-                    [this, lost] {
-                      return clients_([this, lost] { return stopping_.load() || lost->load(); });
+                    [this, slot, lost] {
+                      return clients_([this, slot, lost] {
+                        health_.Beat(slot);
+                        return stopping_.load() || lost->load();
+                      });
                     },
                     input_root_,
                     crash_points_,
                     metrics_,
-                    [this, lost] { return stopping_.load() || lost->load(); }};
+                    [this, slot, lost] {
+                      health_.Beat(slot);
+                      return stopping_.load() || lost->load();
+                    }};
     result = RunStep(ctx);
   } catch (const std::exception& e) {
     if (db::IsConnectionError(e)) lease.MarkBroken();
@@ -172,6 +210,7 @@ void Worker::Execute(db::ConnectionPool::Lease& lease, openai::OpenAiClient& cli
   }
   lease_keeper_.Remove(task.id);
   --running_;
+  health_.SetTask(slot, 0);
 }
 
 StepResult Worker::RunStep(StepContext& ctx) {

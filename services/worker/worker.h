@@ -20,6 +20,7 @@
 #include "libs/openai/openai_client.h"
 #include "libs/queue/task_queue.h"
 #include "libs/storage/input_root.h"
+#include "services/worker/health.h"
 #include "services/worker/lease_keeper.h"
 #include "services/worker/step.h"
 #include "services/worker/worker_config.h"
@@ -49,10 +50,17 @@ class Worker {
   void Join();
   /// Tasks running now.
   int running() const { return running_.load(); }
+  /// The slots' heartbeats, for the liveness probe.
+  const LoopHealth& health() const { return health_; }
+  /// True once Drain or Stop was called: no more claims.
+  bool draining() const { return draining_.load(); }
 
  private:
   void SlotLoop(int slot);
-  void Execute(db::ConnectionPool::Lease& lease, openai::OpenAiClient& client,
+  /// Test hook (BATCHSCRIBE_TEST_FREEZE_FILE): while that file exists, the slot
+  /// stands still without beating, as a stuck loop would.
+  void FreezeWhileRequested(int slot);
+  void Execute(int slot, db::ConnectionPool::Lease& lease, openai::OpenAiClient& client,
                const std::shared_ptr<std::atomic<bool>>& lost, const queue::Task& task);
   void Apply(db::ConnectionPool::Lease& lease, const queue::Task& task, StepResult& result,
              std::chrono::steady_clock::time_point started);
@@ -67,6 +75,7 @@ class Worker {
   const queue::Clock& clock_;
   const CrashPoints crash_points_;
   queue::QueueOptions queue_options_;
+  LoopHealth health_;
 
   db::ConnectionPool pool_;
   LeaseKeeper lease_keeper_;

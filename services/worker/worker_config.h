@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "libs/pdf/part_planner.h"
 #include "libs/pricing/price_table.h"
 
 namespace batchscribe::worker {
@@ -56,6 +57,9 @@ struct WorkerConfig {
   /// Shard caps (clamped to OpenAI's 200 MB / 50,000 lines).
   int64_t max_shard_bytes = 190LL * 1000 * 1000;
   int max_shard_requests = 50000;
+  /// Per-request limits of a part (pdf::PartLimits): pages and PDF bytes.
+  int max_part_pages = pdf::kDefaultMaxPartPages;
+  uint64_t max_part_bytes = pdf::kDefaultMaxPartBytes;
   /// Enqueued input-token budget per model (estimated tokens of shards at
   /// OpenAI); models without an entry are not limited.
   std::map<std::string, int64_t> token_budgets;
@@ -76,6 +80,12 @@ struct WorkerConfig {
 
   /// Shown in tasks.lease_owner: host:pid.
   std::string owner;
+  /// Liveness: a claim slot silent this long (its loop not turning, its step not
+  /// checking in) makes the worker not live (services/worker/health.h).
+  std::chrono::seconds liveness_timeout{300};
+  /// Test-only (BATCHSCRIBE_TEST_FREEZE_FILE): while this file exists the claim
+  /// loops stand still without a heartbeat, as stuck ones would.
+  std::filesystem::path test_freeze_file;
   /// Test-only: named points where the process kills itself with SIGKILL
   /// (BATCHSCRIBE_TEST_CRASH_AT), e.g. "prepare.after_upload".
   std::vector<std::string> crash_points;

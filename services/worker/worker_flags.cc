@@ -45,6 +45,15 @@ void AddWorkerFlags(CLI::App& app, WorkerFlags& f) {
       ->envname("BATCHSCRIBE_KINDS");
   app.add_option("--metrics_port", f.metrics_port, "Prometheus /metrics port (0 = off)")
       ->envname("BATCHSCRIBE_METRICS_PORT");
+  app.add_option("--health_port", f.health_port,
+                 "HTTP port of /livez (claim loops progressing), /readyz (database answers) "
+                 "and /healthz (both); 0 = off")
+      ->envname("BATCHSCRIBE_HEALTH_PORT");
+  app.add_option("--liveness_timeout_seconds", f.liveness_timeout_seconds,
+                 "A claim slot silent this long makes /livez fail")
+      ->envname("BATCHSCRIBE_LIVENESS_TIMEOUT_SECONDS");
+  app.add_option("--health_check", f.health_check,
+                 "HOST:PORT: GET /healthz there and exit 0 when healthy (container probes)");
   app.add_option("--lease_seconds", f.lease_seconds, "Task lease; heartbeats every lease/3")
       ->envname("BATCHSCRIBE_LEASE_SECONDS");
   app.add_option("--poll_interval_ms", f.poll_interval_ms,
@@ -62,6 +71,14 @@ void AddWorkerFlags(CLI::App& app, WorkerFlags& f) {
   app.add_option("--max_shard_requests", f.max_shard_requests,
                  "Most documents per shard (hard cap 50,000)")
       ->envname("BATCHSCRIBE_MAX_SHARD_REQUESTS");
+  app.add_option("--max_part_pages", f.max_part_pages,
+                 "Most PDF pages per request line; longer documents are split "
+                 "(OpenAI file inputs: 100 pages per request)")
+      ->envname("BATCHSCRIBE_MAX_PART_PAGES");
+  app.add_option("--max_part_bytes", f.max_part_bytes,
+                 "Most PDF bytes per request line; larger documents are split "
+                 "(OpenAI file inputs: 32 MB per request)")
+      ->envname("BATCHSCRIBE_MAX_PART_BYTES");
   app.add_option("--token_budget", f.token_budget,
                  "Enqueued input-token budget per model: model=tokens,...")
       ->envname("BATCHSCRIBE_TOKEN_BUDGET");
@@ -136,6 +153,9 @@ absl::StatusOr<WorkerConfig> BuildConfig(const WorkerFlags& f) {
   if (f.max_shard_bytes < 1 || f.max_shard_requests < 1) {
     return absl::InvalidArgumentError("shard limits must be positive");
   }
+  if (f.max_part_pages < 1 || f.max_part_bytes < 1) {
+    return absl::InvalidArgumentError("--max_part_pages and --max_part_bytes must be positive");
+  }
   c.database_url = f.database_url;
   c.storage_root = f.storage_root;
   c.input_root = f.input_root;
@@ -151,6 +171,8 @@ absl::StatusOr<WorkerConfig> BuildConfig(const WorkerFlags& f) {
   c.batch_poll_max = std::chrono::milliseconds(f.batch_poll_max_ms);
   c.max_shard_bytes = std::min<int64_t>(f.max_shard_bytes, kHardMaxShardBytes);
   c.max_shard_requests = std::min(f.max_shard_requests, kHardMaxShardRequests);
+  c.max_part_pages = f.max_part_pages;
+  c.max_part_bytes = static_cast<uint64_t>(f.max_part_bytes);
   auto budgets = ParseTokenBudgets(f.token_budget);
   if (!budgets.ok()) return budgets.status();
   c.token_budgets = *budgets;
@@ -160,6 +182,13 @@ absl::StatusOr<WorkerConfig> BuildConfig(const WorkerFlags& f) {
   c.sync_concurrency = std::max(1, f.sync_concurrency);
   c.sweep_interval = std::chrono::milliseconds(std::max(0, f.sweep_interval_ms));
   c.drain_timeout = std::chrono::seconds(std::max(0, f.drain_seconds));
+  if (f.liveness_timeout_seconds < 1) {
+    return absl::InvalidArgumentError("--liveness_timeout_seconds must be positive");
+  }
+  c.liveness_timeout = std::chrono::seconds(f.liveness_timeout_seconds);
+  if (const char* freeze = std::getenv("BATCHSCRIBE_TEST_FREEZE_FILE"); freeze != nullptr) {
+    c.test_freeze_file = freeze;
+  }
   c.task_backoff_scale = f.task_backoff_scale > 0 ? f.task_backoff_scale : 1.0;
   if (!f.price_table.empty()) {
     auto prices = pricing::PriceTable::LoadFile(f.price_table);

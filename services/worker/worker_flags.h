@@ -22,12 +22,17 @@ struct WorkerFlags {
   int concurrency = 4;
   std::string kinds;
   int metrics_port = 0;
+  int health_port = 0;
+  int liveness_timeout_seconds = 300;
+  std::string health_check;
   int lease_seconds = 60;
   int poll_interval_ms = 1000;
   int batch_poll_min_ms = 30000;
   int batch_poll_max_ms = 300000;
   int64_t max_shard_bytes = 190LL * 1000 * 1000;
   int max_shard_requests = 50000;
+  int max_part_pages = 100;                  // pdf::kDefaultMaxPartPages
+  int64_t max_part_bytes = 32LL * 1024 * 1024;  // pdf::kDefaultMaxPartBytes
   std::string token_budget;
   double pdf_bytes_per_token = 4.0;
   int resubmit_backoff_ms = 60000;
@@ -51,7 +56,8 @@ absl::StatusOr<std::map<std::string, int64_t>> ParseTokenBudgets(const std::stri
 absl::StatusOr<std::vector<std::string>> ParseKinds(const std::string& text);
 
 /// Validates the flags, loads the price table, reads the API key
-/// (--openai_api_key_file, else OPENAI_API_KEY) and BATCHSCRIBE_TEST_CRASH_AT.
+/// (--openai_api_key_file, else OPENAI_API_KEY), BATCHSCRIBE_TEST_CRASH_AT and
+/// BATCHSCRIBE_TEST_FREEZE_FILE.
 absl::StatusOr<WorkerConfig> BuildConfig(const WorkerFlags& flags);
 
 }  // namespace batchscribe::worker

@@ -128,7 +128,7 @@ TEST_F(BatchOperationsTest, SubmitRecordsBatchDocumentsAndPlanTask) {
   EXPECT_EQ(batch.mode(), v1::MODE_BATCH);
   EXPECT_EQ(batch.display_name(), "invoices");
   EXPECT_EQ(batch.labels().at("team"), "finance");
-  EXPECT_EQ(batch.max_completion_tokens(), 16000);
+  EXPECT_EQ(batch.max_completion_tokens(), 32768);  // gpt-4.1-mini's output cap
   EXPECT_EQ(batch.max_cost_usd(), 5);
   EXPECT_EQ(batch.counts().total(), 3);
   EXPECT_EQ(batch.counts().pending(), 3);

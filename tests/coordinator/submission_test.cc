@@ -1,11 +1,14 @@
 #include "services/coordinator/submission.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
 
+#include "libs/db/migrations.h"
 #include "libs/storage/atomic_file.h"
 #include "libs/storage/layout.h"
 #include "services/coordinator/defaults.h"
@@ -61,7 +64,7 @@ TEST_F(SubmissionTest, FillsDefaults) {
   EXPECT_EQ(s->mode, v1::MODE_BATCH);
   EXPECT_EQ(s->prompt, DefaultPrompt());
   EXPECT_EQ(s->json_schema, DefaultJsonSchema());
-  EXPECT_EQ(s->max_completion_tokens, 16000);
+  EXPECT_EQ(s->max_completion_tokens, 32768);  // gpt-4.1-mini's output cap
   EXPECT_TRUE(s->skip_existing);
   ASSERT_EQ(s->documents.size(), 2u);
   EXPECT_EQ(s->documents[0].document_id, "a");
@@ -291,20 +294,122 @@ TEST(SubmitRequestHash, EqualForEquivalentRequestsOnly) {
   explicit_defaults.set_request_id("two");  // not part of the body
   explicit_defaults.set_model("gpt-4.1-mini");
   explicit_defaults.set_mode(v1::MODE_BATCH);
-  explicit_defaults.set_max_completion_tokens(16000);
+  explicit_defaults.set_max_completion_tokens(32768);
   explicit_defaults.set_skip_existing(true);
   explicit_defaults.set_prompt(std::string(DefaultPrompt()));
   explicit_defaults.set_json_schema(std::string(DefaultJsonSchema()));
   (*explicit_defaults.mutable_labels())["y"] = "2";
   (*explicit_defaults.mutable_labels())["x"] = "1";
-  EXPECT_EQ(SubmitRequestHash(implicit), SubmitRequestHash(explicit_defaults));
+  const pricing::PriceTable prices = pricing::PriceTable::Defaults();
+  EXPECT_EQ(SubmitRequestHash(implicit, prices), SubmitRequestHash(explicit_defaults, prices));
 
   v1::SubmitDocumentsRequest different = implicit;
   different.set_skip_existing(false);
-  EXPECT_NE(SubmitRequestHash(implicit), SubmitRequestHash(different));
+  EXPECT_NE(SubmitRequestHash(implicit, prices), SubmitRequestHash(different, prices));
   different = implicit;
   different.add_documents()->set_path("b.pdf");
-  EXPECT_NE(SubmitRequestHash(implicit), SubmitRequestHash(different));
+  EXPECT_NE(SubmitRequestHash(implicit, prices), SubmitRequestHash(different, prices));
+}
+
+// The request with every default spelled out, serialised as the hash did
+// before split_policy existed (field 13 absent).
+std::string HashWithoutSplitPolicy(v1::SubmitDocumentsRequest request) {
+  request.clear_request_id();
+  request.clear_split_policy();
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&coded);
+  }
+  return db::Sha256Hex(bytes);
+}
+
+TEST(SubmitRequestHash, TheDefaultSplitPolicyLeavesTheHashAsItWas) {
+  const pricing::PriceTable prices = pricing::PriceTable::Defaults();
+  v1::SubmitDocumentsRequest request;
+  request.add_documents()->set_path("a.pdf");
+  request.set_model("gpt-4.1-mini");
+  request.set_mode(v1::MODE_BATCH);
+  request.set_max_completion_tokens(32768);
+  request.set_skip_existing(true);
+  request.set_prompt(std::string(DefaultPrompt()));
+  request.set_json_schema(std::string(DefaultJsonSchema()));
+  const std::string before = HashWithoutSplitPolicy(request);
+
+  EXPECT_EQ(SubmitRequestHash(request, prices), before) << "unspecified";
+  request.set_split_policy(v1::SPLIT_POLICY_AUTO);
+  EXPECT_EQ(SubmitRequestHash(request, prices), before) << "AUTO is the default";
+  request.set_split_policy(v1::SPLIT_POLICY_NEVER);
+  const std::string never = SubmitRequestHash(request, prices);
+  EXPECT_NE(never, before);
+  request.set_split_policy(v1::SPLIT_POLICY_ALLOW);
+  EXPECT_NE(SubmitRequestHash(request, prices), before);
+  EXPECT_NE(SubmitRequestHash(request, prices), never);
+}
+
+TEST(SubmitRequestHash, LegacyHashIsTheOneOfTheFixedDefaultOf16000) {
+  const pricing::PriceTable prices = pricing::PriceTable::Defaults();
+  v1::SubmitDocumentsRequest implicit;
+  implicit.add_documents()->set_path("a.pdf");
+  v1::SubmitDocumentsRequest old_default = implicit;
+  old_default.set_max_completion_tokens(16000);
+  ASSERT_TRUE(LegacySubmitRequestHash(implicit).has_value());
+  EXPECT_EQ(*LegacySubmitRequestHash(implicit), SubmitRequestHash(old_default, prices));
+  EXPECT_NE(*LegacySubmitRequestHash(implicit), SubmitRequestHash(implicit, prices));
+  EXPECT_FALSE(LegacySubmitRequestHash(old_default).has_value())
+      << "an explicit value hashes as it always did";
+}
+
+TEST_F(SubmissionTest, DefaultMaxCompletionTokensIsTheModelsOutputCap) {
+  v1::SubmitDocumentsRequest request = Docs({"a.pdf"});
+  for (const auto& [model, cap] : std::vector<std::pair<std::string, int>>{
+           {"gpt-4.1-mini", 32768}, {"gpt-4o-mini", 16384}, {"gpt-5-nano", 128000}}) {
+    request.set_model(model);
+    auto s = validator_->Validate(request);
+    ASSERT_TRUE(s.ok()) << model << ": " << s.status();
+    EXPECT_EQ(s->max_completion_tokens, cap) << model;
+    EXPECT_EQ(DefaultMaxCompletionTokens(prices_, model), cap) << model;
+  }
+  // A model whose table entry gives no cap: the fallback.
+  auto custom = pricing::PriceTable::FromJson(R"({"models":{"my-model":{"input":1,"output":2}}})");
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  EXPECT_EQ(DefaultMaxCompletionTokens(*custom, "my-model"), pricing::kFallbackMaxOutputTokens);
+  SubmissionValidator with_custom(*storage::InputRoot::Open(inputs_), store_, *custom, 100);
+  request.set_model("my-model");
+  auto s = with_custom.Validate(request);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->max_completion_tokens, 16000);
+}
+
+TEST_F(SubmissionTest, MaxCompletionTokensAboveTheModelsCapIsRefused) {
+  v1::SubmitDocumentsRequest request = Docs({"a.pdf"});
+  request.set_model("gpt-4o-mini");
+  request.set_max_completion_tokens(16385);
+  auto status = validator_->Validate(request).status();
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(status.message());
+  EXPECT_EQ(message.rfind("max_completion_tokens:", 0), 0u) << message;
+  EXPECT_THAT(message, HasSubstr("gpt-4o-mini"));
+  EXPECT_THAT(message, HasSubstr("16384"));
+  request.set_max_completion_tokens(16384);
+  auto at_cap = validator_->Validate(request);
+  ASSERT_TRUE(at_cap.ok()) << at_cap.status();
+  EXPECT_EQ(at_cap->max_completion_tokens, 16384);
+}
+
+TEST_F(SubmissionTest, SplitPolicyDefaultsToAutoAndUnknownValuesAreRefused) {
+  v1::SubmitDocumentsRequest request = Docs({"a.pdf"});
+  EXPECT_EQ(validator_->Validate(request)->split_policy, v1::SPLIT_POLICY_AUTO);
+  request.set_split_policy(v1::SPLIT_POLICY_NEVER);
+  EXPECT_EQ(validator_->Validate(request)->split_policy, v1::SPLIT_POLICY_NEVER);
+  request.set_split_policy(v1::SPLIT_POLICY_ALLOW);
+  EXPECT_EQ(validator_->Validate(request)->split_policy, v1::SPLIT_POLICY_ALLOW);
+  request.set_split_policy(static_cast<v1::SplitPolicy>(7));
+  auto status = validator_->Validate(request).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(status.message()).rfind("split_policy:", 0), 0u) << status;
 }
 
 }  // namespace

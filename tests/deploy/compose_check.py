@@ -83,6 +83,13 @@ def check_structure(c, cfg):
             == "service_completed_successfully", "worker must wait for migrate")
     c.check(services["cli"].get("profiles") == ["cli"], "cli must be behind the cli profile")
     script = command_of(worker)[-1] if command_of(worker) else ""
+    health = re.search(r"--health_port=(\d+)", script)
+    if c.check(health is not None, "worker must serve its health endpoint (--health_port)"):
+        c.check(worker.get("healthcheck", {}).get("test", []) ==
+                ["CMD", "batchscribe-worker", f"--health_check=127.0.0.1:{health.group(1)}"],
+                "worker healthcheck must be batchscribe-worker "
+                f"--health_check=127.0.0.1:{health.group(1)} (not /metrics: it stays up when "
+                "the claim loop is stuck)")
     drain = deploylib.worker_drain_seconds(script.split(), worker.get("environment") or {})
     grace = deploylib.duration_seconds(worker.get("stop_grace_period", "10s"))
     if c.check(drain is not None, "worker: set the drain (BATCHSCRIBE_DRAIN_SECONDS)"):

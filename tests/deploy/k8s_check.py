@@ -343,6 +343,13 @@ def check_workloads(c, objects, overlay):
         metrics = env.get("BATCHSCRIBE_METRICS_PORT")
         c.check(metrics is not None and int(metrics) == ports.get("metrics"),
                 "worker: BATCHSCRIBE_METRICS_PORT != containerPort metrics")
+        health = env.get("BATCHSCRIBE_HEALTH_PORT")
+        c.check(health is not None and int(health) == ports.get("health"),
+                "worker: BATCHSCRIBE_HEALTH_PORT != containerPort health")
+        for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
+            get = ctr.get(probe, {}).get("httpGet", {})
+            c.check(get.get("path") == path and get.get("port") in ("health", ports.get("health")),
+                    f"worker: {probe} must be GET {path} on the health port")
         grace = pod.get("terminationGracePeriodSeconds")
         drain = deploylib.worker_drain_seconds(ctr.get("command", [])[1:] + ctr.get("args", []), env)
         if c.check(isinstance(grace, int) and drain is not None,

@@ -4,6 +4,7 @@
 
 #include "services/openai-emulator/base64.h"
 #include "services/openai-emulator/chat_completer.h"
+#include "services/openai-emulator/image_tokens.h"
 #include "tests/emulator/harness.h"
 
 namespace batchscribe::emulator {
@@ -50,10 +51,24 @@ TEST(PdfTextReaderTest, ReadsPagesAndCachesByContent) {
     PdfTextReader reader(cache);
     const std::string a = MakePdf({"first", "second"});
     const std::string b = MakePdf({"other"});
+    const auto texts = [&reader](const std::string& pdf) {
+      std::vector<std::string> out;
+      // Moved out of the StatusOr: GCC 12 at -O2 reports a false
+      // -Wmaybe-uninitialized when iterating inside it.
+      absl::StatusOr<std::vector<PdfPage>> pages = reader.Pages(pdf);
+      if (!pages.ok()) return out;
+      const std::vector<PdfPage> list = *std::move(pages);
+      for (const PdfPage& page : list) out.push_back(page.text);
+      return out;
+    };
     for (int round = 0; round < 2; ++round) {
-      EXPECT_EQ(*reader.Pages(a), (std::vector<std::string>{"first", "second"})) << cache;
-      EXPECT_EQ(*reader.Pages(b), (std::vector<std::string>{"other"})) << cache;
+      EXPECT_EQ(texts(a), (std::vector<std::string>{"first", "second"})) << cache;
+      EXPECT_EQ(texts(b), (std::vector<std::string>{"other"})) << cache;
     }
+    const auto pages = reader.Pages(MakePdf({"x"}, 288, 400.5));
+    ASSERT_TRUE(pages.ok());
+    EXPECT_DOUBLE_EQ((*pages)[0].width_pt, 288);
+    EXPECT_DOUBLE_EQ((*pages)[0].height_pt, 400.5);
     EXPECT_FALSE(reader.Pages("%PDF-1.4 truncated").ok());
     EXPECT_FALSE(reader.Pages("plain text").ok());
   }
@@ -301,6 +316,156 @@ TEST_F(CompleterTest, ContextLengthIsEnforced) {
   Completion c = completer_.Complete(request);
   EXPECT_EQ(c.status_code, 400);
   EXPECT_EQ(c.body["error"]["code"], "context_length_exceeded");
+}
+
+TEST(ImageTokensTest, FollowOpenAisWorkedExamples) {
+  // The examples of https://platform.openai.com/docs/guides/images-vision.
+  const ImageTokenRule gpt_4o = ImageTokenRule::Tiles(85, 170);
+  EXPECT_EQ(ImageTokens(gpt_4o, 1024, 1024), 765);   // 768x768: 4 tiles
+  EXPECT_EQ(ImageTokens(gpt_4o, 2048, 4096), 1105);  // 768x1536: 6 tiles
+  EXPECT_EQ(ImageTokens(gpt_4o, 300, 200), 255);     // never enlarged: 1 tile
+  const ImageTokenRule patches = ImageTokenRule::Patches(100);
+  EXPECT_EQ(ImageTokens(patches, 1024, 1024), 1024);  // 32x32 patches
+  EXPECT_EQ(ImageTokens(patches, 1800, 2400), 1452);  // shrunk to 33x44 patches
+  // gpt-4.1-mini: 1024 patches x 1.62 = 1658.88, rounded up.
+  EXPECT_EQ(ImageTokens(LookupModel("gpt-4.1-mini").image_tokens, 1024, 1024), 1659);
+}
+
+TEST(ImageTokensTest, PagesAreRenderedAt150Dpi) {
+  // US Letter, 612x792 pt = 1275x1650 px. Tiles: short side to 768 -> 768x994,
+  // 2x2 tiles. Patches: 40x52 > 1536, shrunk to 34x44 = 1496 patches.
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-4o").image_tokens, 612, 792), 85 + 4 * 170);
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-4.1").image_tokens, 612, 792), 765);
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-4o-mini").image_tokens, 612, 792), 2833 + 4 * 5667);
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-5").image_tokens, 612, 792), 70 + 4 * 140);
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-4.1-mini").image_tokens, 612, 792), 2424);  // 1.62
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-4.1-nano").image_tokens, 612, 792), 3681);  // 2.46
+  EXPECT_EQ(PageImageTokens(LookupModel("o4-mini").image_tokens, 612, 792), 2574);       // 1.72
+  // A page without a size counts as US Letter.
+  EXPECT_EQ(PageImageTokens(LookupModel("gpt-4.1-mini").image_tokens, 0, 0), 2424);
+}
+
+// Prompt tokens of a transcript request for `pdf` with `model`.
+int64_t PromptTokens(ChatCompleter& completer, const std::string& pdf, const std::string& model) {
+  Completion c = completer.Complete(TranscriptRequest(pdf, model));
+  EXPECT_EQ(c.status_code, 200) << Dump(c.body);
+  EXPECT_EQ(c.body["usage"]["prompt_tokens"], c.prompt_tokens);
+  return c.prompt_tokens;
+}
+
+TEST_F(CompleterTest, EveryPageCostsItsImageAndItsText) {
+  const std::string text = "Forty bytes of text on every single page";  // 10 tokens
+  ASSERT_EQ(text.size(), 40u);
+  for (const auto& [model, image] : std::vector<std::pair<std::string, int64_t>>{
+           {"gpt-4.1-mini", 2424}, {"gpt-4o", 765}, {"gpt-4o-mini", 25'501}}) {
+    const int64_t one = PromptTokens(completer_, MakePdf({text}), model);
+    const int64_t three = PromptTokens(completer_, MakePdf({text, text, text}), model);
+    EXPECT_EQ(three - one, 2 * (image + 10)) << model;
+  }
+}
+
+TEST_F(CompleterTest, AKnownPageSizeGivesExactImageTokens) {
+  // 288x288 pt at 150 DPI is 600x600 px. gpt-4.1-mini: 19x19 = 361 patches x
+  // 1.62 = 584.82 -> 585. gpt-4o: no resize, 2x2 tiles -> 85 + 4 x 170 = 765.
+  // Empty pages have no text tokens: one more page adds exactly its image.
+  for (const auto& [model, image] : std::vector<std::pair<std::string, int64_t>>{
+           {"gpt-4.1-mini", 585}, {"gpt-4o", 765}, {"o4-mini", 621}}) {
+    const int64_t one = PromptTokens(completer_, MakePdf({""}, 288, 288), model);
+    const int64_t two = PromptTokens(completer_, MakePdf({"", ""}, 288, 288), model);
+    EXPECT_EQ(two - one, image) << model;
+  }
+}
+
+TEST_F(CompleterTest, PdfPagesPerRequestAreLimited) {
+  Completion ok = completer_.Complete(TranscriptRequest(MakePdf(std::vector<std::string>(100))));
+  ASSERT_EQ(ok.status_code, 200) << Dump(ok.body);
+  EXPECT_FALSE(ok.over_limit);
+  EXPECT_EQ(ParseJson(Content(ok))["pages"].size(), 100u);
+
+  Completion c = completer_.Complete(TranscriptRequest(MakePdf(std::vector<std::string>(150))));
+  EXPECT_EQ(c.status_code, 400);
+  EXPECT_TRUE(c.over_limit);
+  EXPECT_EQ(c.prompt_tokens, 0);
+  EXPECT_EQ(c.body["error"]["message"],
+            "Invalid 'messages[1].content[1].file': the PDF has 150 pages; at most 100 pages are "
+            "allowed per request.");
+  EXPECT_EQ(c.body["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(c.body["error"]["param"], "messages[1].content[1].file");
+  EXPECT_EQ(c.body["error"]["code"], "invalid_value");
+
+  // The limit is per request, over all file parts.
+  Json two_parts = TranscriptRequest(MakePdf(std::vector<std::string>(60)));
+  Json second =
+      TranscriptRequest(MakePdf(std::vector<std::string>(41)))["messages"][1]["content"][1];
+  two_parts["messages"][1]["content"].push_back(second);
+  Completion both = completer_.Complete(two_parts);
+  EXPECT_EQ(both.status_code, 400);
+  EXPECT_EQ(both.body["error"]["param"], "messages[1].content[2].file");
+  EXPECT_NE(both.body["error"]["message"].get<std::string>().find(
+                "the request's PDFs have 101 pages in total; at most 100 pages"),
+            std::string::npos)
+      << Dump(both.body);
+}
+
+TEST_F(CompleterTest, FileBytesPerRequestAreLimited) {
+  const std::string pdf = MakePdf({"A page"});
+  ChatCompleter strict(&pdfs_, &ids_, &clock_, nullptr,
+                       PdfRequestLimits{100, static_cast<int64_t>(pdf.size())});
+  EXPECT_EQ(strict.Complete(TranscriptRequest(pdf)).status_code, 200);
+  ChatCompleter stricter(&pdfs_, &ids_, &clock_, nullptr,
+                         PdfRequestLimits{100, static_cast<int64_t>(pdf.size()) - 1});
+  Completion c = stricter.Complete(TranscriptRequest(pdf));
+  EXPECT_EQ(c.status_code, 400);
+  EXPECT_TRUE(c.over_limit);
+  EXPECT_EQ(c.body["error"]["param"], "messages[1].content[1].file");
+  EXPECT_EQ(c.body["error"]["code"], "invalid_value");
+  EXPECT_NE(c.body["error"]["message"].get<std::string>().find(
+                "bytes; at most " + FormatWithCommas(static_cast<int64_t>(pdf.size()) - 1) +
+                " bytes of file content are allowed per request."),
+            std::string::npos)
+      << Dump(c.body);
+  EXPECT_EQ(stricter.CountPromptTokens(TranscriptRequest(pdf)), 0);
+}
+
+TEST_F(CompleterTest, PageImagesCountAgainstTheContextWindow) {
+  // gpt-4o-mini: 25,501 tokens per Letter page, 128,000 of context.
+  Completion fits =
+      completer_.Complete(TranscriptRequest(MakePdf(std::vector<std::string>(4)), "gpt-4o-mini"));
+  EXPECT_EQ(fits.status_code, 200) << Dump(fits.body);
+  Completion c =
+      completer_.Complete(TranscriptRequest(MakePdf(std::vector<std::string>(6)), "gpt-4o-mini"));
+  EXPECT_EQ(c.status_code, 400);
+  EXPECT_EQ(c.body["error"]["code"], "context_length_exceeded");
+  EXPECT_TRUE(c.over_limit);
+}
+
+TEST_F(CompleterTest, APartIsAnsweredAsTheDocumentTheModelReceived) {
+  // A part of pages 41..43 of a long document arrives as a 3-page PDF: the
+  // model numbers its pages 1..3 and writes each page's text.
+  std::vector<std::string> texts;
+  for (int page = 41; page <= 43; ++page) {
+    std::string text = "Page " + std::to_string(page);
+    for (int line = 1; line <= 10; ++line) {
+      text += "\nLine " + std::to_string(line) + " of the page, with a few more words.";
+    }
+    texts.push_back(text);
+  }
+  Json request = TranscriptRequest(MakePdf(texts));
+  Completion c = completer_.Complete(request);
+  ASSERT_EQ(c.status_code, 200);
+  EXPECT_EQ(c.body["choices"][0]["finish_reason"], "stop");
+  const Json answer = ParseJson(Content(c));
+  ASSERT_EQ(answer["pages"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(answer["pages"][i]["page"], static_cast<int64_t>(i + 1));
+    EXPECT_EQ(answer["pages"][i]["text"], texts[i]);
+  }
+  EXPECT_EQ(Content(completer_.Complete(request)), Content(c));
+  // More answer than max_completion_tokens: cut, finish_reason length.
+  request["max_completion_tokens"] = 200;
+  Completion cut = completer_.Complete(request);
+  EXPECT_EQ(cut.body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(cut.completion_tokens, 200);
 }
 
 }  // namespace

@@ -19,7 +19,9 @@ using batchscribe::testing::BinDir;
 using batchscribe::testing::FreePort;
 using batchscribe::testing::SourceDir;
 
-std::string MakePdf(const std::vector<std::string>& pages) {
+std::string MakePdf(const std::vector<std::string>& pages, double width_pt, double height_pt) {
+  std::ostringstream media_box;
+  media_box << "[0 0 " << width_pt << " " << height_pt << "]";
   std::vector<std::string> objects;
   const size_t n = pages.size();
   std::string kids;
@@ -42,7 +44,7 @@ std::string MakePdf(const std::vector<std::string>& pages) {
       first = false;
     }
     content += " ET";
-    objects.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " +
+    objects.push_back("<< /Type /Page /Parent 2 0 R /MediaBox " + media_box.str() + " /Contents " +
                       std::to_string(4 + 2 * i) + " 0 R /Resources << /Font << /F1 " +
                       std::to_string(font) + " 0 R >> >> >>");
     objects.push_back("<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content +

@@ -21,8 +21,10 @@
 
 namespace batchscribe::emulator::testing {
 
-/// A valid PDF whose page i shows pages[i] as its text layer.
-std::string MakePdf(const std::vector<std::string>& pages);
+/// A valid PDF whose page i shows pages[i] as its text layer, every page
+/// `width_pt` x `height_pt` points (US Letter by default).
+std::string MakePdf(const std::vector<std::string>& pages, double width_pt = 612,
+                    double height_pt = 792);
 
 /// config/transcript.schema.json.
 Json TranscriptSchema();

@@ -353,6 +353,87 @@ TEST(HttpApiTest, SynchronousChatCompletions) {
   EXPECT_EQ(stats["tokens_billed"]["gpt-4.1-mini"]["sync"]["requests"], 1);
 }
 
+// A transcript request for a PDF of `pages` pages, each with a line of text.
+Json PagesRequest(int pages) {
+  std::vector<std::string> texts;
+  for (int i = 1; i <= pages; ++i) texts.push_back("Text of page " + std::to_string(i));
+  return TranscriptRequest(MakePdf(texts));
+}
+
+TEST(HttpApiTest, PdfPageLimitHoldsForSyncRequestsAndBatchLines) {
+  EmulatorProcess emulator;
+  auto client = emulator.Client();
+  int status = 0;
+  Json over = PostJson(*client, "/v1/chat/completions", PagesRequest(150), &status);
+  EXPECT_EQ(status, 400) << Dump(over);
+  EXPECT_EQ(over["error"]["message"],
+            "Invalid 'messages[1].content[1].file': the PDF has 150 pages; at most 100 pages are "
+            "allowed per request.");
+  EXPECT_EQ(over["error"]["param"], "messages[1].content[1].file");
+  EXPECT_EQ(over["error"]["code"], "invalid_value");
+  Json ok = PostJson(*client, "/v1/chat/completions", PagesRequest(100), &status);
+  ASSERT_EQ(status, 200) << Dump(ok);
+  const Json answer = ParseJson(ok["choices"][0]["message"]["content"].get<std::string>());
+  ASSERT_EQ(answer["pages"].size(), 100u);
+  EXPECT_EQ(answer["pages"][99]["page"], 100);
+  EXPECT_EQ(answer["pages"][99]["text"], "Text of page 100");
+
+  // In a batch the long line fails alone, with the same 400 as its result.
+  const std::string file = UploadJsonl(*client, RequestLine("long", PagesRequest(150)) + "\n" +
+                                                    RequestLine("short", PagesRequest(3)) + "\n");
+  Json done = WaitForBatch(*client, CreateBatch(*client, file)["id"], {"completed", "failed"});
+  ASSERT_EQ(done["status"], "completed") << Dump(done);
+  EXPECT_EQ(done["request_counts"], Json({{"total", 2}, {"completed", 1}, {"failed", 1}}));
+  const auto good = ParseLines(FileContent(*client, done["output_file_id"]));
+  ASSERT_EQ(good.size(), 1u);
+  EXPECT_EQ(good[0]["custom_id"], "short");
+  EXPECT_EQ(good[0]["response"]["status_code"], 200);
+  const auto bad = ParseLines(FileContent(*client, done["error_file_id"]));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0]["custom_id"], "long");
+  EXPECT_EQ(bad[0]["response"]["status_code"], 400);
+  EXPECT_EQ(bad[0]["response"]["body"], over);
+
+  const Json lines = GetJson(*client, "/_emulator/stats")["lines"];
+  EXPECT_EQ(lines["executed_total"], 2);
+  EXPECT_EQ(lines["max_executions"], 1);
+  EXPECT_EQ(lines["rejected_limits"], 1);
+  EXPECT_EQ(lines["billed_total"], 1);
+  EXPECT_EQ(lines["executed"]["long"], 1);
+}
+
+TEST(HttpApiTest, PdfByteLimitIsAFlag) {
+  const std::string pdf = MakePdf({"A page with some text"});
+  EmulatorProcess emulator({{"--max_pdf_bytes_per_request", std::to_string(pdf.size() - 1)}});
+  auto client = emulator.Client();
+  int status = 0;
+  Json over = PostJson(*client, "/v1/chat/completions", TranscriptRequest(pdf), &status);
+  EXPECT_EQ(status, 400) << Dump(over);
+  EXPECT_EQ(over["error"]["param"], "messages[1].content[1].file");
+  EXPECT_NE(over["error"]["message"].get<std::string>().find(
+                "the file is " + std::to_string(pdf.size()) + " bytes; at most " +
+                std::to_string(pdf.size() - 1) + " bytes of file content are allowed per request."),
+            std::string::npos)
+      << Dump(over);
+  const Json small = TranscriptRequest(MakePdf({"x"}));
+  PostJson(*client, "/v1/chat/completions", small, &status);
+  EXPECT_EQ(status, 200);
+}
+
+TEST(HttpApiTest, StatsShowWhetherALineRanTwice) {
+  EmulatorProcess emulator;
+  auto client = emulator.Client();
+  const std::string file = UploadJsonl(*client, Lines(3));
+  for (int round = 0; round < 2; ++round) {
+    Json done = WaitForBatch(*client, CreateBatch(*client, file)["id"], {"completed", "failed"});
+    ASSERT_EQ(done["status"], "completed");
+    const Json lines = GetJson(*client, "/_emulator/stats")["lines"];
+    EXPECT_EQ(lines["executed_total"], 3 * (round + 1));
+    EXPECT_EQ(lines["max_executions"], round + 1);
+    EXPECT_EQ(lines["rejected_limits"], 0);
+  }
+}
+
 TEST(HttpApiTest, StateDirSurvivesAKill) {
   batchscribe::testing::TempDir state;
   EmulatorProcess emulator({{"--state_dir", (state.path() / "s").string()}, {"--line_ms", "200"}});

@@ -547,10 +547,11 @@ TEST(FaultSuite, LineFaults) {
   StuckTaskWatch stuck(stack.database_url(), seconds(15));
   const std::map<std::string, std::string> expected = {
       {"ok-", "SUCCEEDED"},   {"srv-", "SUCCEEDED"}, {"rl-", "SUCCEEDED"},
-      {"zero-", "SUCCEEDED"}, {"mal-", "SUCCEEDED"}, {"len-", "SUCCEEDED"},
+      {"zero-", "SUCCEEDED"}, {"mal-", "SUCCEEDED"}, {"len-", "FAILED"},
       {"refuse-", "FAILED"},  {"filter-", "FAILED"}, {"bad-", "FAILED"}};
   const std::map<std::string, std::string> reasons = {
-      {"refuse-", "refused"}, {"filter-", "content filter"}, {"bad-", "HTTP 400"}};
+      {"refuse-", "refused"}, {"filter-", "content filter"}, {"bad-", "HTTP 400"},
+      {"len-", "alone needs more than max_completion_tokens"}};
   std::vector<std::string> mixed;
   for (const auto& [prefix, state] : expected) {
     auto paths = WritePdfCorpus(stack.input_root(), "lines", prefix, Scaled(8));
@@ -563,7 +564,8 @@ TEST(FaultSuite, LineFaults) {
       stack.Submit(WritePdfCorpus(stack.input_root(), "null", "nul-", 6), "lines-null-output"));
   Say("injected: " + std::to_string(mixed.size()) +
       " documents whose lines fail by kind (5xx, 429, status 0, malformed, length: first "
-      "execution; refusal, content_filter, 400: always) and 6 whose shard has no output file");
+      "execution; refusal, content_filter, 400: always; length on a one-page document is "
+      "not sent again) and 6 whose shard has no output file");
 
   stack.WaitForBatches(names, FinishTimeout());
   ExpectNoStuckTasks(stuck);

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -194,6 +196,62 @@ TEST_F(RunLocalTest, CtrlCStopsTheStackAndARerunResumesTheBatch) {
                                                                 << rerun.output;
   EXPECT_NE(rerun.output.find("ended SUCCEEDED: 7 succeeded"), std::string::npos) << rerun.output;
   EXPECT_EQ(TranscriptCount(), 7u);
+}
+
+// A fresh clone in a home of mode 700 (root's /root): the postgres user, which
+// the cluster runs as when we are root, cannot enter the checkout. The script
+// must put the cluster where that user can reach it, say where, and still work.
+TEST_F(RunLocalTest, WorksFromACheckoutUnderAPrivateHome) {
+  const fs::path home = dir_.path() / "home";
+  const fs::path checkout = home / "batchscribe";
+  fs::create_directories(checkout);
+  fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace);
+  // What run-local.sh reads of a checkout when given prebuilt binaries.
+  for (const char* part : {"scripts", "examples"}) {
+    fs::copy(SourceDir() / part, checkout / part, fs::copy_options::recursive);
+  }
+  auto env = env_;
+  env.erase("BATCHSCRIBE_RUN_DIR");  // the default: <checkout>/.run
+  const fs::path script = checkout / "scripts/run-local.sh";
+  auto run = [&](const std::vector<std::string>& args, const std::string& name) {
+    std::vector<std::string> argv = {script.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const fs::path log = dir_.path() / (name + ".log");
+    Subprocess process(argv, log, env);
+    const int status = process.Wait(600'000);
+    return ScriptRun{status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(log)};
+  };
+
+  const ScriptRun first = run({}, "private-home");
+  // The cluster's folder, as the script reports it.
+  std::smatch m;
+  const bool reported = std::regex_search(
+      first.output, m, std::regex(R"(started postgres \(port \d+, data ([^)]+)\))"));
+  fs::path pg_dir = reported ? fs::path(m[1].str()) : fs::path();
+  if (!pg_dir.empty() && pg_dir.is_relative()) pg_dir = checkout / pg_dir;
+  const ScriptRun stop = run({"stop"}, "private-home-stop");
+  const ScriptRun status = run({"status"}, "private-home-status");
+
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_EQ(first.output.find("Permission denied"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("ended SUCCEEDED: 7 succeeded, 0 failed"), std::string::npos)
+      << first.output;
+  EXPECT_TRUE(fs::exists(checkout / ".run/data/transcripts/gpt-4.1-mini")) << first.output;
+  ASSERT_TRUE(reported) << first.output;
+  if (geteuid() == 0) {
+    // The postgres user cannot enter <checkout>/.run: the cluster moved out,
+    // to a folder named after the run folder's path, closed to everyone else.
+    EXPECT_EQ(pg_dir.parent_path(), fs::path("/var/tmp")) << first.output;
+    EXPECT_TRUE(pg_dir.filename().string().starts_with("batchscribe-pg-")) << pg_dir;
+    EXPECT_EQ(fs::status(pg_dir).permissions() & fs::perms::all, fs::perms::owner_all) << pg_dir;
+    EXPECT_NE(status.output.find("postgres     stopped (data " + pg_dir.string() + ")"),
+              std::string::npos)
+        << status.output;
+  }
+  EXPECT_EQ(stop.exit_code, 0) << stop.output;
+  EXPECT_NE(stop.output.find("stopped postgres"), std::string::npos) << stop.output;
+  EXPECT_FALSE(fs::exists(pg_dir / "data/postmaster.pid")) << stop.output;
+  if (geteuid() == 0 && pg_dir.parent_path() == "/var/tmp") fs::remove_all(pg_dir);
 }
 
 }  // namespace
