@@ -36,6 +36,7 @@ PROFILES = {
     "quick": {
         "prepare_count": 200, "prepare_size": 500_000,
         "big_pdf_size": 20 * MIB,
+        "long_pdf_size": 30_000_000,
         "retrieve_lines": 2_000,
         "queue_cycles": 2_000, "queue_depth": 1_000,
         "api_documents": 10_000, "api_rate": 500, "api_seconds": 5,
@@ -45,6 +46,7 @@ PROFILES = {
         "prepare_count": 2_000, "prepare_size": 500_000,
         # The largest PDF whose request line fits the default 190 MB shard cap.
         "big_pdf_size": 140_000_000,
+        "long_pdf_size": 30_000_000,
         "retrieve_lines": 20_000,
         "queue_cycles": 10_000, "queue_depth": 1_000,
         "api_documents": 100_000, "api_rate": 500, "api_seconds": 20,
@@ -255,14 +257,17 @@ class Bench:
         return path
 
     # ---------------------------------------------------------------- corpus
-    def corpus(self, name, count, size):
+    def corpus(self, name, count, size, pages=None):
         folder = os.path.join(self.work, "corpus", "%s-%dx%d" % (name, count, size))
+        if pages:
+            folder += "-%dp" % pages
         stamp = os.path.join(folder, ".complete")
         if not os.path.exists(stamp):
             log("generating %d PDFs of %d bytes in %s" % (count, size, folder))
             shutil.rmtree(folder, ignore_errors=True)
+            extra = ["--pages", str(pages), "--spread"] if pages else []
             subprocess.run([PYTHON, os.path.join(HERE, "make_corpus.py"), "pdfs", "--out", folder,
-                            "--count", str(count), "--size", str(size)], check=True)
+                            "--count", str(count), "--size", str(size)] + extra, check=True)
             open(stamp, "w").close()
         return folder
 
@@ -338,6 +343,7 @@ class Bench:
         else:
             r.add("prepare", "seed Python throughput, " + label, "MB/s of PDF", samples["seed"])
         self.bench_prepare_big(prepare)
+        self.bench_prepare_long(prepare)
         self.bench_base64()
 
     def run_prepare(self, prepare, corpus):
@@ -384,6 +390,33 @@ class Bench:
             self.report.add("prepare", "peak RSS, 1 x %d MB PDF" % (size // 10**6), "MiB", ours,
                             better="lower", compare=seed, compare_name="seed Python",
                             target=lambda row: row["median"] <= 32, target_text="<= 32 MiB")
+
+    def bench_prepare_long(self, prepare):
+        """Issue 13: one 3,000-page PDF, planned and written in parts (qpdf page
+        ranges streamed into the JSONL lines), beside a 3-page PDF of the same
+        size that goes out as one part, unchanged. Same bytes per page: every
+        page carries its share of the file (make_corpus.py --spread)."""
+        if not prepare:
+            return
+        size = self.p["long_pdf_size"]
+        long_corpus = self.corpus("long", 1, size, pages=3000)
+        short_corpus = self.corpus("long", 1, size, pages=3)
+        self.warm(self.pdfs(long_corpus) + self.pdfs(short_corpus))
+        parts_rate, parts_rss, whole_rate, whole_rss = [], [], [], []
+        for run in range(self.args.runs):
+            log("prepare (3,000 pages vs 3 pages, %d MB) run %d/%d" %
+                (size // 10**6, run + 1, self.args.runs))
+            parts_rate.append(self.run_prepare(prepare, long_corpus)["mb_per_s"])
+            parts_rss.append(self.last.max_rss_bytes / MIB)
+            whole_rate.append(self.run_prepare(prepare, short_corpus)["mb_per_s"])
+            whole_rss.append(self.last.max_rss_bytes / MIB)
+        label = "1 x 3,000-page %d MB PDF in parts" % (size // 10**6)
+        self.report.add("prepare", "throughput, " + label, "MB/s of PDF", parts_rate,
+                        compare=whole_rate, compare_name="a 3-page PDF of the same size, one part",
+                        target=lambda row: row.get("ratio", 0) >= 0.5, target_text=">= 0.5x")
+        self.report.add("prepare", "peak RSS, " + label, "MiB", parts_rss, better="lower",
+                        compare=whole_rss, compare_name="a 3-page PDF of the same size, one part",
+                        target=lambda row: row["median"] <= 64, target_text="<= 64 MiB")
 
     # -------------------------------------------------------------- retrieve
     def bench_retrieve(self):

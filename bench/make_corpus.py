@@ -2,11 +2,14 @@
 """Deterministic benchmark inputs, standard library only.
 
   make_corpus.py pdfs   --out DIR --count N --size BYTES [--pages 3] [--seed 1]
+                        [--spread]
       N valid PDFs of exactly BYTES bytes each (doc-000001.pdf, ...). Each has
       a text layer of PAGES pages (what the emulator transcribes) and one
       unreferenced stream of pseudo-random bytes that brings it to the size:
       real scanned or image-heavy PDFs are mostly compressed, high-entropy data,
-      which is what base64 and the JSON writer then see.
+      which is what base64 and the JSON writer then see. With --spread the
+      bytes are one image per page instead (referenced by the page, about
+      BYTES in all), so that a page range written by qpdf carries its share.
 
   make_corpus.py output --out FILE --count N [--pages 3] [--page_chars 2000]
                         [--model gpt-4.1-mini] [--seed 1]
@@ -43,6 +46,58 @@ def pdf_string(text):
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
+def write_objects(objects):
+    """A PDF file of numbered objects (1 = catalog) with its xref table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for n in sorted(objects):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + objects[n] + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def build_spread_pdf(doc_index, size, pages, seed, per_page=None):
+    """About `size` bytes: per page a text layer and an image of random bytes."""
+    if per_page is None:
+        # Measure the text layer and object overhead once, then fill up.
+        base = len(build_spread_pdf(doc_index, 0, pages, seed, per_page=1))
+        return build_spread_pdf(doc_index, size, pages, seed,
+                                per_page=max(1, 1 + (size - base) // pages))
+    rng = random.Random(seed * 1_000_003 + doc_index)
+    objects = {}
+    objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    kids = " ".join("%d 0 R" % (4 + 3 * i) for i in range(pages))
+    objects[2] = ("<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages)).encode()
+    objects[3] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    for i in range(pages):
+        page_obj, content_obj, image_obj = 4 + 3 * i, 5 + 3 * i, 6 + 3 * i
+        objects[page_obj] = (
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            "/Resources << /Font << /F1 3 0 R >> /XObject << /Im0 %d 0 R >> >> >>"
+            % (content_obj, image_obj)
+        ).encode()
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 740 Td"]
+        for line in page_lines(rng, doc_index, i + 1):
+            ops.append("(%s) Tj T*" % pdf_string(line))
+        ops.append("ET")
+        stream = "\n".join(ops).encode()
+        objects[content_obj] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
+        objects[image_obj] = (
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height 1 /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 8 /Length %d >>\nstream\n%s\nendstream"
+            % (per_page, per_page, rng.randbytes(per_page))
+        )
+    return write_objects(objects)
+
+
 def build_pdf(doc_index, size, pages, seed):
     """Returns the bytes of one PDF of exactly `size` bytes (when possible)."""
     rng = random.Random(seed * 1_000_003 + doc_index)
@@ -70,20 +125,7 @@ def build_pdf(doc_index, size, pages, seed):
     def assemble(pad_bytes):
         objs = dict(objects)
         objs[pad_obj] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(pad_bytes), pad_bytes)
-        out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for n in sorted(objs):
-            offsets.append(len(out))
-            out += b"%d 0 obj\n" % n + objs[n] + b"\nendobj\n"
-        xref = len(out)
-        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-        for off in offsets:
-            out += b"%010d 00000 n \n" % off
-        out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-            len(objs) + 1,
-            xref,
-        )
-        return bytes(out)
+        return write_objects(objs)
 
     base = len(assemble(b""))
     pad = max(0, size - base)
@@ -99,7 +141,10 @@ def cmd_pdfs(args):
     os.makedirs(args.out, exist_ok=True)
     for i in range(1, args.count + 1):
         path = os.path.join(args.out, "doc-%06d.pdf" % i)
-        data = build_pdf(i, args.size, args.pages, args.seed)
+        if args.spread:
+            data = build_spread_pdf(i, args.size, args.pages, args.seed)
+        else:
+            data = build_pdf(i, args.size, args.pages, args.seed)
         with open(path, "wb") as f:
             f.write(data)
 
@@ -171,6 +216,7 @@ def main():
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--pages", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--spread", action="store_true")
     o = sub.add_parser("output")
     o.add_argument("--out", required=True)
     o.add_argument("--count", type=int, required=True)

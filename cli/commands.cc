@@ -98,18 +98,31 @@ void PrintDryRun(const CommandContext& ctx, const DryRunPlan& plan, const DryRun
   if (plan.skipped > 0) out << ", " << FormatCount(plan.skipped) << " skipped (transcript exists)";
   if (plan.failing > 0) out << ", " << FormatCount(plan.failing) << " would fail";
   out << "\n";
+  out << "parts:      " << FormatCount(plan.parts) << " request lines";
+  if (plan.split_documents > 0) {
+    out << "; " << FormatCount(plan.split_documents) << " document"
+        << (plan.split_documents == 1 ? "" : "s") << " split into "
+        << FormatCount(plan.parts - (plan.planned - plan.split_documents)) << " parts (at most "
+        << options.max_part_pages << " pages, " << FormatBytes(options.max_part_bytes)
+        << " per request)";
+  } else {
+    out << " (no document needs splitting)";
+  }
+  out << "\n";
   out << "shards:     " << plan.shards.size() << " (caps " << FormatBytes(options.max_shard_bytes)
       << " / " << FormatCount(options.max_shard_requests) << " lines per shard)\n";
-  Table shards({"  SHARD", "DOCS", "SIZE", "EST. INPUT TOKENS"}, {false, true, true, true});
+  Table shards({"  SHARD", "DOCS", "LINES", "SIZE", "EST. INPUT TOKENS"},
+               {false, true, true, true, true});
   for (const auto& s : plan.shards) {
-    shards.AddRow({"  " + s.shard_id, FormatCount(s.documents), FormatBytes(s.bytes),
-                   FormatCount(s.input_tokens)});
+    shards.AddRow({"  " + s.shard_id, FormatCount(s.documents), FormatCount(s.requests),
+                   FormatBytes(s.bytes), FormatCount(s.input_tokens)});
   }
   if (!shards.empty()) shards.Print(out);
   out << "model:      " << plan.model << " (" << ModeName(plan.mode) << ", max "
-      << FormatCount(plan.max_completion_tokens) << " completion tokens per document)\n";
+      << FormatCount(plan.max_completion_tokens) << " completion tokens per request)\n";
   out << "tokens:     ~" << FormatCount(plan.input_tokens) << " input, ~"
-      << FormatCount(plan.output_tokens) << " output (estimated)\n";
+      << FormatCount(plan.output_tokens)
+      << " output (estimated per page: its text layer and its image)\n";
   out << "cost:       ~" << FormatUsd(plan.cost_usd) << " in " << ModeName(plan.mode)
       << " mode (batch ~" << FormatUsd(plan.batch_cost_usd) << ", synchronous ~"
       << FormatUsd(plan.sync_cost_usd) << ")\n";
@@ -215,6 +228,9 @@ int RunSubmit(const CommandContext& ctx, const SubmitArgs& args) {
   if (!mode.ok()) return ReportError(ctx, mode.status(), kExitUsage);
   request.set_mode(*mode);
   request.set_max_completion_tokens(args.max_completion_tokens);
+  request.set_split_policy(args.split_policy == "allow"   ? v1::SPLIT_POLICY_ALLOW
+                           : args.split_policy == "never" ? v1::SPLIT_POLICY_NEVER
+                                                          : v1::SPLIT_POLICY_AUTO);
   for (const auto& label : args.labels) {
     const auto eq = label.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -237,6 +253,8 @@ int RunSubmit(const CommandContext& ctx, const SubmitArgs& args) {
     if (args.max_shard_requests > 0) {
       options.max_shard_requests = std::min(args.max_shard_requests, kMaxShardRequests);
     }
+    if (args.max_part_pages > 0) options.max_part_pages = args.max_part_pages;
+    if (args.max_part_bytes > 0) options.max_part_bytes = args.max_part_bytes;
     auto plan = PlanDryRun(request, options, pricing::PriceTable::Defaults());
     if (!plan.ok()) return ReportError(ctx, plan.status(), kExitBadRequest);
     PrintDryRun(ctx, *plan, options);
@@ -357,13 +375,19 @@ int RunDocuments(const CommandContext& ctx, const DocumentsArgs& args) {
     *ctx.out << ToJson(all) << "\n";
     return kExitOk;
   }
-  Table table({"DOCUMENT", "STATE", "ATTEMPTS", "SHARD", "SIZE", "COST", "TRANSCRIPT OR ERROR"},
-              {false, false, true, false, true, true, false});
+  Table table({"DOCUMENT", "STATE", "ATTEMPTS", "SHARD", "SIZE", "PAGES", "PARTS", "COST",
+               "TRANSCRIPT OR ERROR"},
+              {false, false, true, false, true, true, true, true, false});
   for (const auto& d : all.documents()) {
     std::string detail = d.error().empty() ? d.transcript_path() : "error: " + d.error();
     if (detail.empty()) detail = d.path();
+    // Parts as succeeded/planned; "-" until the worker planned the document.
     table.AddRow({d.document_id(), StateName(d.state()), std::to_string(d.attempts()),
                   d.shard_id().empty() ? "-" : d.shard_id(), FormatBytes(d.size_bytes()),
+                  d.page_count() > 0 ? FormatCount(d.page_count()) : "-",
+                  d.part_count() > 0 ? FormatCount(d.parts_succeeded()) + "/" +
+                                           FormatCount(d.part_count())
+                                     : "-",
                   FormatUsd(d.cost_usd()), detail});
   }
   table.Print(*ctx.out);

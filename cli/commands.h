@@ -49,6 +49,11 @@ struct SubmitArgs {
   std::string storage_root;
   int64_t max_shard_bytes = 0;
   int max_shard_requests = 0;
+  /// auto, allow or never (the API's SplitPolicy).
+  std::string split_policy = "auto";
+  /// --dry-run: the workers' per-request part limits (0 = their defaults).
+  int max_part_pages = 0;
+  int64_t max_part_bytes = 0;
 };
 
 struct ListArgs {

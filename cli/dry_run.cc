@@ -1,8 +1,7 @@
 #include "cli/dry_run.h"
 
-#include <poppler-document.h>
-#include <poppler-global.h>
-#include <poppler-page.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +12,8 @@
 #include "cli/defaults.h"
 #include "cli/format.h"
 #include "libs/jsonl/request_line.h"
+#include "libs/pdf/document_planner.h"
+#include "libs/pdf/part_planner.h"
 #include "libs/storage/document_id.h"
 #include "libs/storage/input_root.h"
 #include "libs/storage/layout.h"
@@ -24,40 +25,13 @@ namespace v1 = batchscribe::v1;
 namespace {
 
 constexpr const char* kDefaultModel = "gpt-4.1-mini";
-constexpr int kDefaultMaxCompletionTokens = 16000;
-
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Text tokens for `chars` bytes of UTF-8 text: ~4 characters per token.
-int64_t TextTokens(int64_t chars) { return CeilDiv(std::max<int64_t>(chars, 0), 4); }
-
-struct PdfText {
-  int pages = 0;
-  int64_t text_bytes = 0;
-  bool parsed = false;
+// Closes a file descriptor at scope exit.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
 };
-
-void IgnorePopplerMessage(const std::string&, void*) {}
-
-PdfText ReadPdfText(const std::filesystem::path& path, int64_t size_bytes) {
-  PdfText out;
-  // Broken PDFs make poppler complain on stderr; the estimate copes without it.
-  poppler::set_debug_error_function(IgnorePopplerMessage, nullptr);
-  std::unique_ptr<poppler::document> doc(poppler::document::load_from_file(path.string()));
-  if (doc && !doc->is_locked()) {
-    out.parsed = true;
-    out.pages = doc->pages();
-    for (int i = 0; i < out.pages; ++i) {
-      std::unique_ptr<poppler::page> page(doc->create_page(i));
-      if (page) out.text_bytes += static_cast<int64_t>(page->text().to_utf8().size());
-    }
-  }
-  if (out.pages <= 0) {
-    // Unparseable here; assume a page per 100 KB so that the estimate is not zero.
-    out.pages = static_cast<int>(std::max<int64_t>(1, size_bytes / 100'000));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -77,8 +51,6 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
   DryRunPlan plan;
   plan.model = request.model().empty() ? kDefaultModel : request.model();
   plan.mode = request.mode() == v1::MODE_SYNC ? v1::MODE_SYNC : v1::MODE_BATCH;
-  plan.max_completion_tokens = request.max_completion_tokens() > 0 ? request.max_completion_tokens()
-                                                                   : kDefaultMaxCompletionTokens;
   const auto price = prices.Find(plan.model);
   if (!price) {
     std::string known;
@@ -86,6 +58,11 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
     return absl::InvalidArgumentError("model: unknown model '" + plan.model + "' (known: " + known +
                                       ")");
   }
+  // As the coordinator stores it: the request's value, else the model's output cap.
+  plan.max_completion_tokens =
+      request.max_completion_tokens() > 0
+          ? request.max_completion_tokens()
+          : static_cast<int>(pricing::DefaultMaxCompletionTokens(prices, plan.model));
   const std::string& prompt = request.prompt().empty() ? DefaultPrompt() : request.prompt();
   const std::string& schema_text =
       request.json_schema().empty() ? DefaultJsonSchema() : request.json_schema();
@@ -125,9 +102,18 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
   }
   if (selected.empty()) return absl::InvalidArgumentError("no documents selected");
 
+  pdf::DocumentPlanOptions planning;
+  planning.model = plan.model;
+  planning.limits =
+      pdf::MakePartLimits(options.max_part_pages, static_cast<uint64_t>(options.max_part_bytes),
+                          plan.max_completion_tokens, price->context_tokens, prompt, schema_text);
+  planning.split_policy =
+      request.split_policy() == v1::SPLIT_POLICY_ALLOW   ? pdf::SplitPolicy::kAllow
+      : request.split_policy() == v1::SPLIT_POLICY_NEVER ? pdf::SplitPolicy::kNever
+                                                         : pdf::SplitPolicy::kAuto;
+  planning.per_page_schema = pdf::PageArrayProperty(schema_text).has_value();
+
   std::set<std::string> ids;
-  const int64_t prompt_tokens = TextTokens(static_cast<int64_t>(prompt.size())) +
-                                TextTokens(static_cast<int64_t>(schema.dump().size())) + 20;
   for (const auto& [path, given_id] : selected) {
     DryRunDocument doc;
     doc.path = path;
@@ -159,21 +145,36 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
       plan.documents.push_back(std::move(doc));
       continue;
     }
-    const PdfText text = ReadPdfText(info->resolved_path, doc.size_bytes);
-    doc.pages = text.pages;
-    doc.line_bytes = static_cast<int64_t>(
-        lines->LineBytes(doc.document_id, std::filesystem::path(path).filename().string(),
-                         static_cast<uint64_t>(doc.size_bytes)));
-    doc.input_tokens =
-        prompt_tokens + TextTokens(text.text_bytes) + kImageTokensPerPage * doc.pages;
-    // The transcript repeats the text layer inside a small JSON frame.
-    doc.output_tokens = std::min<int64_t>(
-        plan.max_completion_tokens,
-        static_cast<int64_t>(std::ceil(static_cast<double>(TextTokens(text.text_bytes)) * 1.1)) +
-            15 * doc.pages + 30);
+    Fd file{open(info->resolved_path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (file.fd < 0) {
+      doc.outcome = "fails";
+      doc.error = "input file not readable: " + path;
+      plan.documents.push_back(std::move(doc));
+      continue;
+    }
+    auto planned = pdf::PlanDocument(file.fd, static_cast<uint64_t>(doc.size_bytes), planning);
+    if (!planned.ok()) {
+      doc.outcome = "fails";
+      doc.error = std::string(planned.status().message());
+      plan.documents.push_back(std::move(doc));
+      continue;
+    }
+    doc.pages = planned->page_count;
+    const int part_count = static_cast<int>(planned->parts.size());
+    const std::string filename = pdf::RequestFilename(path);
+    for (const pdf::MeasuredPart& part : planned->parts) {
+      doc.parts.push_back({part.first_page, part.last_page, static_cast<int64_t>(part.pdf_bytes),
+                           part.input_tokens, part.output_tokens});
+      doc.line_bytes += static_cast<int64_t>(lines->LineBytes(
+          pdf::PartCustomId(doc.document_id, part_count, part.first_page, part.last_page),
+          pdf::PartFilename(filename, part_count, part.first_page, part.last_page),
+          part.pdf_bytes));
+      doc.input_tokens += part.input_tokens;
+      doc.output_tokens += part.output_tokens;
+    }
     if (doc.line_bytes > options.max_shard_bytes) {
       doc.outcome = "fails";
-      doc.error = "request line of " + FormatBytes(doc.line_bytes) + " exceeds the shard cap of " +
+      doc.error = "request lines of " + FormatBytes(doc.line_bytes) + " exceed the shard cap of " +
                   FormatBytes(options.max_shard_bytes);
     } else {
       doc.outcome = "planned";
@@ -191,7 +192,9 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
       ++plan.failing;
       continue;
     }
-    if (plan.shards.empty() || plan.shards.back().documents >= options.max_shard_requests ||
+    if (plan.shards.empty() ||
+        plan.shards.back().requests + static_cast<int>(doc.parts.size()) >
+            options.max_shard_requests ||
         plan.shards.back().bytes + doc.line_bytes > options.max_shard_bytes) {
       char id[16];
       std::snprintf(id, sizeof id, "s%04zu", plan.shards.size() + 1);
@@ -200,11 +203,14 @@ absl::StatusOr<DryRunPlan> PlanDryRun(const v1::SubmitDocumentsRequest& request,
     auto& shard = plan.shards.back();
     doc.shard_id = shard.shard_id;
     ++shard.documents;
+    shard.requests += static_cast<int>(doc.parts.size());
     shard.bytes += doc.line_bytes;
     shard.input_tokens += doc.input_tokens;
     ++plan.planned;
     plan.pdf_bytes += doc.size_bytes;
     plan.pages += doc.pages;
+    plan.parts += static_cast<int64_t>(doc.parts.size());
+    if (doc.parts.size() > 1) ++plan.split_documents;
     plan.input_tokens += doc.input_tokens;
     plan.output_tokens += doc.output_tokens;
   }
@@ -228,6 +234,8 @@ std::string DryRunPlanToJson(const DryRunPlan& plan) {
   out["failingDocuments"] = plan.failing;
   out["pdfBytes"] = plan.pdf_bytes;
   out["pages"] = plan.pages;
+  out["splitDocuments"] = plan.split_documents;
+  out["parts"] = plan.parts;
   out["estimatedInputTokens"] = plan.input_tokens;
   out["estimatedOutputTokens"] = plan.output_tokens;
   out["estimatedCostUsd"] = plan.cost_usd;
@@ -237,6 +245,7 @@ std::string DryRunPlanToJson(const DryRunPlan& plan) {
   for (const auto& s : plan.shards) {
     out["shards"].push_back({{"shardId", s.shard_id},
                              {"documents", s.documents},
+                             {"requests", s.requests},
                              {"bytes", s.bytes},
                              {"estimatedInputTokens", s.input_tokens}});
   }
@@ -250,6 +259,16 @@ std::string DryRunPlanToJson(const DryRunPlan& plan) {
                                 {"estimatedInputTokens", d.input_tokens},
                                 {"estimatedOutputTokens", d.output_tokens},
                                 {"outcome", d.outcome}};
+    if (d.parts.size() > 1) {
+      j["parts"] = nlohmann::ordered_json::array();
+      for (const auto& p : d.parts) {
+        j["parts"].push_back({{"firstPage", p.first_page},
+                              {"lastPage", p.last_page},
+                              {"pdfBytes", p.pdf_bytes},
+                              {"estimatedInputTokens", p.input_tokens},
+                              {"estimatedOutputTokens", p.output_tokens}});
+      }
+    }
     if (!d.shard_id.empty()) j["shardId"] = d.shard_id;
     if (!d.error.empty()) j["error"] = d.error;
     out["documents"].push_back(std::move(j));

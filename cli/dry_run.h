@@ -2,10 +2,12 @@
 // `batchscribe submit --dry-run`: plans the shards and estimates tokens and cost
 // of a submission locally, from the PDFs themselves, without sending anything.
 //
-// Line sizes are exact (the worker's own request-line builder measures them:
-// the PDF's base64 is 4/3 of its bytes, plus the JSON around it); tokens follow the rule of thumb
-// of ~4 characters per text token plus a fixed image cost per page, since the model receives both
-// the text layer and an image of each page.
+// Each document is planned by the worker's own planner (libs/pdf/document_planner.h):
+// the same page count, parts (page ranges within OpenAI's per-request limits
+// and the output budget), split-policy refusals and estimated tokens (text
+// layer plus each page's image, per model) that the worker will find. Line
+// sizes are exact (the worker's own request-line builder measures them, over
+// each part's own PDF as qpdf writes it).
 
 #include <absl/status/statusor.h>
 
@@ -23,8 +25,6 @@ namespace batchscribe::cli {
 inline constexpr int kMaxShardRequests = 50'000;
 /// Our default shard size: under OpenAI's 200 MB input file cap with room to spare.
 inline constexpr int64_t kDefaultMaxShardBytes = 190'000'000;
-/// Tokens assumed for the image of one page.
-inline constexpr int64_t kImageTokensPerPage = 765;
 
 /// Where the local files are and how shards are capped.
 struct DryRunOptions {
@@ -34,6 +34,18 @@ struct DryRunOptions {
   std::filesystem::path storage_root;
   int64_t max_shard_bytes = kDefaultMaxShardBytes;
   int max_shard_requests = kMaxShardRequests;
+  /// The workers' per-request part limits (--max_part_pages, --max_part_bytes).
+  int max_part_pages = 100;                     // pdf::kDefaultMaxPartPages
+  int64_t max_part_bytes = 32LL * 1024 * 1024;  // pdf::kDefaultMaxPartBytes
+};
+
+/// One part of a document (a page range sent as its own request line).
+struct DryRunPart {
+  int first_page = 1;
+  int last_page = 1;
+  int64_t pdf_bytes = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
 };
 
 /// One document as it would be planned.
@@ -42,7 +54,9 @@ struct DryRunDocument {
   std::string document_id;
   int64_t size_bytes = 0;
   int pages = 0;
-  /// Bytes of its request line, newline included.
+  /// Its parts; one for a document that fits one request.
+  std::vector<DryRunPart> parts;
+  /// Bytes of its request lines (one per part), newlines included.
   int64_t line_bytes = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
@@ -57,6 +71,8 @@ struct DryRunDocument {
 struct DryRunShard {
   std::string shard_id;
   int documents = 0;
+  /// Request lines: one per part.
+  int requests = 0;
   int64_t bytes = 0;
   int64_t input_tokens = 0;
 };
@@ -73,6 +89,10 @@ struct DryRunPlan {
   int64_t failing = 0;
   int64_t pdf_bytes = 0;
   int64_t pages = 0;
+  /// Planned documents that will be sent in more than one part, and the
+  /// request lines (parts) of all planned documents.
+  int64_t split_documents = 0;
+  int64_t parts = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
   /// Estimated cost through the Batch API and through synchronous calls.

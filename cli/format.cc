@@ -181,15 +181,36 @@ std::string FormatCounts(const v1::DocumentCounts& c) {
          "  cancelled " + FormatCount(c.cancelled());
 }
 
+std::string FormatPages(const v1::PageCounts& p) {
+  std::string out = "pages " + FormatCount(p.pages_succeeded()) + "/" + FormatCount(p.pages()) +
+                    "  parts " + FormatCount(p.parts_succeeded()) + "/" + FormatCount(p.parts());
+  if (p.split_documents() > 0) {
+    out += " (" + FormatCount(p.split_documents()) + " document" +
+           (p.split_documents() == 1 ? "" : "s") + " split)";
+  }
+  return out;
+}
+
 void PrintBatch(std::ostream& out, const v1::Batch& b) {
   out << b.name();
   if (!b.display_name().empty()) out << "  \"" << b.display_name() << "\"";
   out << "\n";
   out << "  state:      " << StateName(b.state()) << "\n";
   out << "  model:      " << b.model() << " (" << ModeName(b.mode()) << ", max "
-      << FormatCount(b.max_completion_tokens()) << " completion tokens per document)\n";
+      << FormatCount(b.max_completion_tokens()) << " completion tokens per request)\n";
   out << "  documents:  " << FormatCount(b.counts().total())
       << " total: " << FormatCounts(b.counts()) << "\n";
+  // Pages and parts are known once the worker planned the documents.
+  const v1::PageCounts& p = b.pages();
+  out << "  pages:      " << FormatCount(p.pages_succeeded()) << "/" << FormatCount(p.pages())
+      << " succeeded, in " << FormatCount(p.parts_succeeded()) << "/" << FormatCount(p.parts())
+      << " parts";
+  if (p.split_documents() > 0) {
+    out << " (" << FormatCount(p.split_documents()) << " document"
+        << (p.split_documents() == 1 ? "" : "s") << " split)";
+  }
+  out << "; split policy " << StripPrefix(v1::SplitPolicy_Name(b.split_policy()), "SPLIT_POLICY_")
+      << "\n";
   out << "  usage:      " << FormatCount(b.usage().input_tokens()) << " input tokens ("
       << FormatCount(b.usage().cached_input_tokens()) << " cached), "
       << FormatCount(b.usage().output_tokens()) << " output tokens\n";

@@ -64,6 +64,8 @@ std::string ToJson(const google::protobuf::Message& message);
 
 /// Counts per state on one line: "pending 0  prepared 0  submitted 3 ...".
 std::string FormatCounts(const batchscribe::v1::DocumentCounts& counts);
+/// "pages 120/3,751  parts 3/39 (4 documents split)": succeeded of planned.
+std::string FormatPages(const batchscribe::v1::PageCounts& pages);
 
 /// A batch in full: state, counts, usage, cost, times, labels, shards, last errors.
 void PrintBatch(std::ostream& out, const batchscribe::v1::Batch& batch);

@@ -66,7 +66,13 @@ int Main(int argc, char** argv) {
   submit_cmd->add_option("--mode", submit.mode, "batch (Batch API, half price) or sync")
       ->capture_default_str();
   submit_cmd->add_option("--max_completion_tokens", submit.max_completion_tokens,
-                         "Cap per document (default 16000)");
+                         "Cap per request (default: the model's output cap)");
+  submit_cmd
+      ->add_option("--split_policy", submit.split_policy,
+                   "Documents that do not fit one request: auto (split when the schema has a "
+                   "per-page array), allow (split whatever the schema), never")
+      ->check(CLI::IsMember({"auto", "allow", "never"}))
+      ->capture_default_str();
   submit_cmd->add_option("--label", submit.labels, "KEY=VALUE label (repeatable)");
   submit_cmd->add_option("--request_id", submit.request_id,
                          "Idempotency key: a replay returns the original batch");
@@ -89,7 +95,11 @@ int Main(int argc, char** argv) {
   submit_cmd->add_option("--max_shard_bytes", submit.max_shard_bytes,
                          "--dry-run: shard size cap (default 190 MB)");
   submit_cmd->add_option("--max_shard_requests", submit.max_shard_requests,
-                         "--dry-run: documents per shard cap (default and maximum 50000)");
+                         "--dry-run: request lines per shard cap (default and maximum 50000)");
+  submit_cmd->add_option("--max_part_pages", submit.max_part_pages,
+                         "--dry-run: the workers' pages per request (default 100)");
+  submit_cmd->add_option("--max_part_bytes", submit.max_part_bytes,
+                         "--dry-run: the workers' PDF bytes per request (default 32 MiB)");
 
   std::string batch;
   auto* status_cmd =

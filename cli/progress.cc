@@ -88,7 +88,8 @@ std::string ProgressView::Update(const v1::Batch& batch, WallTime now) {
   if (!terminal_) {
     // Rate and ETA move with the clock alone: a new line only when the batch did.
     const std::string key = batch.name() + " " + StateName(batch.state()) + " done " + done + " (" +
-                            Percent(f.fraction) + ")  " + FormatCounts(c);
+                            Percent(f.fraction) + ")  " + FormatCounts(c) + "  " +
+                            FormatPages(batch.pages());
     if (key + cost == last_plain_) return "";
     last_plain_ = key + cost;
     return Utc(now) + " " + key + "  rate " + Rate(f) + "  eta " + Eta(f) + "  cost " + cost + "\n";
@@ -108,6 +109,7 @@ std::string ProgressView::Update(const v1::Batch& batch, WallTime now) {
           ModeName(batch.mode()),
       bar + " " + done + " " + Percent(f.fraction) + "  ETA " + Eta(f),
       FormatCounts(c),
+      FormatPages(batch.pages()),
       Rate(f) + "  elapsed " + FormatDuration(f.elapsed_seconds) + "  cost " + cost,
   };
   std::string out;

@@ -38,7 +38,7 @@ if [ -z "$cc" ] || [ -z "$cxx" ]; then
 fi
 
 sanitizers="-fsanitize=address,undefined -fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
-only="libs/common;libs/pricing;libs/jsonl;libs/storage;libs/db;libs/queue;services/coordinator;services/openai-emulator;fuzz"
+only="libs/common;libs/pricing;libs/jsonl;libs/storage;libs/db;libs/queue;libs/pdf;services/coordinator;services/openai-emulator;fuzz"
 # Other folders' code may warn under clang: warnings are not errors here.
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \

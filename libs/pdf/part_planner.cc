@@ -123,4 +123,10 @@ std::string PartFilename(std::string_view filename, int part_count, int first_pa
   return stem + "." + Range(first_page, last_page) + ext;
 }
 
+std::string RequestFilename(std::string_view path) {
+  auto slash = path.rfind('/');
+  std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  return name.empty() ? std::string("document.pdf") : std::string(name);
+}
+
 }  // namespace batchscribe::pdf

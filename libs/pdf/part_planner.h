@@ -81,6 +81,10 @@ struct ParsedCustomId {
 };
 ParsedCustomId ParsePartCustomId(std::string_view custom_id);
 
+/// The filename sent with a document's PDF: the last component of its path
+/// ("a/b/report.pdf" -> "report.pdf"), "document.pdf" when that is empty.
+std::string RequestFilename(std::string_view path);
+
 /// The filename sent with a part's PDF: "report.pdf" -> "report.p0001-0040.pdf".
 std::string PartFilename(std::string_view filename, int part_count, int first_page, int last_page);
 

@@ -158,4 +158,10 @@ absl::StatusOr<double> PriceTable::Cost(std::string_view model, const TokenUsage
   return CostOf(*price, usage, mode);
 }
 
+std::int64_t DefaultMaxCompletionTokens(const PriceTable& prices, std::string_view model) {
+  const auto price = prices.Find(model);
+  return price && price->max_output_tokens > 0 ? price->max_output_tokens
+                                               : kFallbackMaxOutputTokens;
+}
+
 }  // namespace batchscribe::pricing

@@ -46,6 +46,13 @@ struct ModelPrice {
 /// max_completion_tokens when neither the request nor the model table gives one.
 inline constexpr std::int64_t kFallbackMaxOutputTokens = 16000;
 
+class PriceTable;
+
+/// The default max_completion_tokens of a batch for `model`: the model's
+/// output cap from the table, else kFallbackMaxOutputTokens. The coordinator
+/// stores it at submit and the dry run plans with it.
+std::int64_t DefaultMaxCompletionTokens(const PriceTable& prices, std::string_view model);
+
 /// Tokens as OpenAI reports them: `input_tokens` includes the cached ones.
 struct TokenUsage {
   std::int64_t input_tokens = 0;

@@ -17,7 +17,7 @@ std::string_view DefaultJsonSchema();
 inline constexpr std::string_view kDefaultModel = "gpt-4.1-mini";
 inline constexpr std::string_view kDefaultGlob = "*.pdf";
 // The default max_completion_tokens is the model's output cap from the price
-// table: DefaultMaxCompletionTokens (submission.h).
+// table: pricing::DefaultMaxCompletionTokens (libs/pricing/price_table.h).
 inline constexpr int32_t kMaxCompletionTokensLimit = 128000;
 inline constexpr std::size_t kMaxRequestIdLength = 128;
 inline constexpr std::size_t kMaxPromptBytes = 32 * 1024;

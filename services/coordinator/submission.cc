@@ -119,13 +119,6 @@ bool Submission::AllSkipped() const {
   return true;
 }
 
-int32_t DefaultMaxCompletionTokens(const pricing::PriceTable& prices, std::string_view model) {
-  const auto price = prices.Find(model);
-  const int64_t cap = price && price->max_output_tokens > 0 ? price->max_output_tokens
-                                                            : pricing::kFallbackMaxOutputTokens;
-  return static_cast<int32_t>(std::min<int64_t>(cap, kMaxCompletionTokensLimit));
-}
-
 namespace {
 
 // The default max_completion_tokens before it became the model's cap (issue 13).
@@ -176,7 +169,11 @@ std::string ModelOf(const v1::SubmitDocumentsRequest& request) {
 
 v1::SubmitDocumentsRequest NormalizeSubmitRequest(const v1::SubmitDocumentsRequest& request,
                                                   const pricing::PriceTable& prices) {
-  return Normalize(request, DefaultMaxCompletionTokens(prices, ModelOf(request)));
+  // The max_completion_tokens of a request that leaves it at 0: the model's
+  // output cap (pricing::DefaultMaxCompletionTokens), at most the API's limit.
+  return Normalize(request, static_cast<int32_t>(std::min<int64_t>(
+                                pricing::DefaultMaxCompletionTokens(prices, ModelOf(request)),
+                                kMaxCompletionTokensLimit)));
 }
 
 std::string SubmitRequestHash(const v1::SubmitDocumentsRequest& request,

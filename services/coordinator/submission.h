@@ -47,11 +47,6 @@ struct Submission {
   bool AllSkipped() const;
 };
 
-/// The max_completion_tokens of a request that leaves it at 0: the output cap
-/// of `model` in `prices` (at most kMaxCompletionTokensLimit), else
-/// pricing::kFallbackMaxOutputTokens (unknown model, or a cap not given).
-int32_t DefaultMaxCompletionTokens(const pricing::PriceTable& prices, std::string_view model);
-
 /// `request` with request_id cleared and every default made explicit (the
 /// default max_completion_tokens from `prices`), so that two requests that mean
 /// the same thing compare equal. split_policy is the exception: AUTO is

@@ -49,9 +49,14 @@ void Accounting::BatchCreated(const std::string& id, const Json& metadata,
   batches_.push_back(CreatedBatch{id, metadata, input_file_id, created_at});
 }
 
-int64_t Accounting::LineExecuted(const std::string& custom_id, bool billed) {
+int64_t Accounting::LineExecuted(const std::string& custom_id, bool billed, uint64_t fingerprint,
+                                 bool deterministic) {
   std::lock_guard<std::mutex> lock(mu_);
   if (billed) ++lines_billed_[custom_id];
+  if (fingerprint != 0) {
+    if (deterministic_failures_.count(fingerprint) > 0) ++resent_after_failure_[custom_id];
+    if (deterministic) deterministic_failures_.insert(fingerprint);
+  }
   return ++lines_executed_[custom_id];
 }
 
@@ -143,9 +148,20 @@ Json Accounting::ToJson(const std::map<std::string, std::string>& statuses) cons
     billed[id] = n;
     billed_total += n;
   }
+  Json resent = Json::object();
+  int64_t resent_total = 0;
+  for (const auto& [id, n] : resent_after_failure_) {
+    resent[id] = n;
+    resent_total += n;
+  }
   // max_executions > 1: some custom_id ran twice (a retry, or a duplicate).
+  // resent_after_deterministic_failure: identical lines sent again after an
+  // answer that an identical line cannot change (should always be empty).
   out["lines"] = {{"executed_total", executed_total},
                   {"max_executions", max_executions},
+                  {"deterministic_failures", static_cast<int64_t>(deterministic_failures_.size())},
+                  {"resent_after_deterministic_failure", resent},
+                  {"resent_after_deterministic_failure_total", resent_total},
                   {"rejected_limits", lines_rejected_limits_},
                   {"billed_total", billed_total},
                   {"executed", executed},
@@ -200,6 +216,10 @@ Json Accounting::ToState() const {
   out["lines_executed"] = lines_executed_;
   out["lines_billed"] = lines_billed_;
   out["lines_rejected_limits"] = lines_rejected_limits_;
+  Json fingerprints = Json::array();  // strings: JSON numbers lose uint64 precision elsewhere
+  for (uint64_t f : deterministic_failures_) fingerprints.push_back(std::to_string(f));
+  out["deterministic_failures"] = fingerprints;
+  out["resent_after_failure"] = resent_after_failure_;
   Json tokens = Json::object();
   for (const auto& [model, modes] : tokens_) {
     for (const auto& [mode, t] : modes) {
@@ -235,6 +255,13 @@ void Accounting::LoadState(const Json& state) {
   lines_executed_ = state.value("lines_executed", std::map<std::string, int64_t>{});
   lines_billed_ = state.value("lines_billed", std::map<std::string, int64_t>{});
   lines_rejected_limits_ = state.value("lines_rejected_limits", int64_t{0});
+  deterministic_failures_.clear();
+  if (state.contains("deterministic_failures") && state["deterministic_failures"].is_array()) {
+    for (const auto& f : state["deterministic_failures"]) {
+      if (f.is_string()) deterministic_failures_.insert(std::stoull(f.get<std::string>()));
+    }
+  }
+  resent_after_failure_ = state.value("resent_after_failure", std::map<std::string, int64_t>{});
   tokens_.clear();
   if (state.contains("tokens")) {
     for (const auto& [model, modes] : state["tokens"].items()) {
@@ -255,6 +282,8 @@ void Accounting::Clear() {
   lines_executed_.clear();
   lines_billed_.clear();
   lines_rejected_limits_ = 0;
+  deterministic_failures_.clear();
+  resent_after_failure_.clear();
   tokens_.clear();
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,15 @@ class Accounting {
   void BatchCreated(const std::string& id, const Json& metadata, const std::string& input_file_id,
                     int64_t created_at);
   /// Records one execution of line `custom_id`; returns the attempt number
-  /// (1 for its first execution in this emulator's lifetime).
-  int64_t LineExecuted(const std::string& custom_id, bool billed);
+  /// (1 for its first execution in this emulator's lifetime). `fingerprint`
+  /// identifies the exact request line (custom_id and body); `deterministic`
+  /// says its answer was one that re-sending the same line cannot change (a
+  /// 4xx other than 429, finish_reason length or content_filter, a refusal).
+  /// A line executed again with the fingerprint of an earlier deterministic
+  /// failure is counted in stats `lines.resent_after_deterministic_failure`:
+  /// money spent on a request known to fail.
+  int64_t LineExecuted(const std::string& custom_id, bool billed, uint64_t fingerprint = 0,
+                       bool deterministic = false);
   /// An executed line was refused for its size (PDF pages or bytes, context
   /// length): counted once per execution.
   void LineRejectedForLimits();
@@ -68,6 +76,8 @@ class Accounting {
   std::map<std::string, int64_t> lines_executed_;
   std::map<std::string, int64_t> lines_billed_;
   int64_t lines_rejected_limits_ = 0;
+  std::set<uint64_t> deterministic_failures_;              // fingerprints
+  std::map<std::string, int64_t> resent_after_failure_;   // custom_id -> times
   // model -> mode -> tokens
   std::map<std::string, std::map<std::string, Tokens>> tokens_;
 };

@@ -14,6 +14,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// An answer that the same request line would get again: a request error other
+// than 429, or a 200 that ended in length, content_filter or a refusal.
+// Transient answers (5xx, 429, status 0) and garbled lines are not.
+bool IsDeterministicAnswer(const Json& response) {
+  const int status = response.value("status_code", 0);
+  if (status == 429 || status == 0 || status >= 500) return false;
+  if (status >= 400) return true;
+  const Json& body = response.contains("body") ? response["body"] : Json();
+  if (!body.is_object() || !body.contains("choices") || !body["choices"].is_array() ||
+      body["choices"].empty()) {
+    return false;
+  }
+  const Json& choice = body["choices"][0];
+  const std::string reason =
+      choice.contains("finish_reason") && choice["finish_reason"].is_string()
+          ? choice["finish_reason"].get<std::string>()
+          : "";
+  if (reason == "length" || reason == "content_filter") return true;
+  return choice.contains("message") && choice["message"].is_object() &&
+         choice["message"].contains("refusal") && choice["message"]["refusal"].is_string();
+}
+
 constexpr int64_t kMaxLinesPerUnit = 64;
 constexpr int64_t kDefaultOutputExpirySeconds = 30LL * 86400;
 constexpr size_t kMaxReportedErrors = 100;
@@ -605,7 +627,8 @@ bool BatchEngine::RunDueWork() {
         b.output_tokens += outcome.output_tokens;
         b.reasoning_tokens += outcome.reasoning_tokens;
         for (const auto& line : outcome.executed) {
-          accounting_->LineExecuted(line.custom_id, line.billed);
+          accounting_->LineExecuted(line.custom_id, line.billed, line.fingerprint,
+                                    line.deterministic);
           if (line.over_limit) accounting_->LineRejectedForLimits();
           if (line.billed) {
             accounting_->TokensBilled(b.request_model, "batch", line.input_tokens,
@@ -879,8 +902,10 @@ BatchEngine::ExecutionOutcome BatchEngine::Execute(const Batch& batch, int64_t l
       out.output_tokens += completion.completion_tokens;
       out.reasoning_tokens += completion.reasoning_tokens;
     }
+    const uint64_t fingerprint = std::hash<std::string>{}(line) | 1;  // never 0
     out.executed.push_back({custom_id, billed, billed ? completion.prompt_tokens : 0,
-                            billed ? completion.completion_tokens : 0, completion.over_limit});
+                            billed ? completion.completion_tokens : 0, completion.over_limit,
+                            fingerprint, IsDeterministicAnswer(response)});
     ++out.lines;
   }
   ok.flush();

@@ -19,6 +19,7 @@
 
 #include "libs/common/logging.h"
 #include "libs/jsonl/request_line.h"
+#include "libs/pdf/document_planner.h"
 #include "libs/pdf/part_planner.h"
 #include "libs/pdf/pdf_document.h"
 #include "libs/pipeline/batch_progress.h"
@@ -52,29 +53,23 @@ std::vector<PendingDocument> LoadPending(pqxx::connection& conn, const std::stri
   std::unordered_map<std::string, size_t> index;
   for (const auto& row : r) {
     index.emplace(row[0].as<std::string>(), docs.size());
-    docs.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int>(),
-                    row[3].as<int>(), {}});
+    docs.push_back({row[0].as<std::string>(),
+                    row[1].as<std::string>(),
+                    row[2].as<int>(),
+                    row[3].as<int>(),
+                    {}});
   }
-  auto parts = tx.exec_params(
-      "SELECT p.document_id, p.first_page, p.last_page, p.pdf_bytes, p.line_bytes, "
-      "  p.estimated_input_tokens, p.estimated_output_tokens "
-      "FROM document_parts p JOIN documents d "
-      "  ON d.batch_id = p.batch_id AND d.document_id = p.document_id "
-      "WHERE d.batch_id = $1 AND d.state = 'PENDING' AND p.state = 'PENDING' "
-      "ORDER BY p.document_id, p.first_page",
-      batch_id);
+  auto parts =
+      tx.exec_params(std::string("SELECT p.document_id, ") + kPartColumns +
+                         " FROM document_parts p JOIN documents d "
+                         "  ON d.batch_id = p.batch_id AND d.document_id = p.document_id "
+                         "WHERE d.batch_id = $1 AND d.state = 'PENDING' AND p.state = 'PENDING' "
+                         "ORDER BY p.document_id, p.first_page",
+                     batch_id);
   for (const auto& row : parts) {
     auto it = index.find(row[0].as<std::string>());
     if (it == index.end()) continue;
-    PartRecord part;
-    part.first_page = row[1].as<int>();
-    part.last_page = row[2].as<int>();
-    part.state = "PENDING";
-    part.pdf_bytes = row[3].as<uint64_t>();
-    part.line_bytes = row[4].as<uint64_t>();
-    part.estimated_input_tokens = row[5].as<int64_t>();
-    part.estimated_output_tokens = row[6].as<int64_t>();
-    docs[it->second].parts.push_back(part);
+    docs[it->second].parts.push_back(PartFromRow(row));
   }
   return docs;
 }
@@ -86,58 +81,21 @@ struct DocumentPlan {
   std::vector<PartRecord> parts;  // the parts to send now, in page order
 };
 
-std::string PagesText(int first, int last) {
-  return first == last ? "page " + std::to_string(first)
-                       : "pages " + std::to_string(first) + "-" + std::to_string(last);
+// The libs/pdf planner's parts as part rows, and back.
+PartRecord ToRecord(const pdf::MeasuredPart& m) {
+  PartRecord r;
+  r.first_page = m.first_page;
+  r.last_page = m.last_page;
+  r.state = "PENDING";
+  r.pdf_bytes = m.pdf_bytes;
+  r.estimated_input_tokens = m.input_tokens;
+  r.estimated_output_tokens = m.output_tokens;
+  return r;
 }
 
-// Measures each part's own PDF exactly and halves parts whose PDF is over
-// the per-request byte limit. Returns the reason when a single page is.
-absl::Status MeasureParts(pdf::PdfSplitter& splitter, const pdf::PdfInfo* info,
-                          std::string_view model, const pdf::PartLimits& limits,
-                          std::vector<PartRecord>& parts) {
-  std::deque<PartRecord> todo(parts.begin(), parts.end());
-  std::vector<PartRecord> out;
-  while (!todo.empty()) {
-    PartRecord part = todo.front();
-    todo.pop_front();
-    if (part.pdf_bytes == 0) {
-      auto size = splitter.PagesSize(part.first_page, part.last_page);
-      if (!size.ok()) return size.status();
-      part.pdf_bytes = *size;
-    }
-    if (part.pdf_bytes <= limits.max_bytes) {
-      out.push_back(part);
-      continue;
-    }
-    if (part.first_page == part.last_page) {
-      return absl::InvalidArgumentError(
-          PagesText(part.first_page, part.last_page) + " alone is " +
-          std::to_string(part.pdf_bytes) + " bytes as a PDF, over the per-request limit of " +
-          std::to_string(limits.max_bytes) + " bytes (--max_part_bytes)");
-    }
-    const int mid = part.first_page + (part.last_page - part.first_page) / 2;
-    PartRecord a = part, b = part;
-    a.last_page = mid;
-    b.first_page = mid + 1;
-    a.pdf_bytes = b.pdf_bytes = 0;
-    if (info != nullptr) {
-      auto halves = pdf::SplitRange(model, *info, part.first_page, part.last_page, limits);
-      a.estimated_input_tokens = halves.first.input_tokens;
-      a.estimated_output_tokens = halves.first.output_tokens;
-      b.estimated_input_tokens = halves.second.input_tokens;
-      b.estimated_output_tokens = halves.second.output_tokens;
-    } else {
-      a.estimated_input_tokens = part.estimated_input_tokens * a.pages() / part.pages();
-      b.estimated_input_tokens = part.estimated_input_tokens - a.estimated_input_tokens;
-      a.estimated_output_tokens = part.estimated_output_tokens * a.pages() / part.pages();
-      b.estimated_output_tokens = part.estimated_output_tokens - a.estimated_output_tokens;
-    }
-    todo.push_front(b);
-    todo.push_front(a);
-  }
-  parts = std::move(out);
-  return absl::OkStatus();
+pdf::MeasuredPart ToMeasured(const PartRecord& r) {
+  return {r.first_page, r.last_page, r.pdf_bytes, r.estimated_input_tokens,
+          r.estimated_output_tokens};
 }
 
 std::string ShardName(int number) {
@@ -269,14 +227,13 @@ StepResult RunPlan(StepContext& ctx) {
 
   const ShardLimits limits = EffectiveShardLimits(ctx.config);
   const std::optional<pricing::ModelPrice> model = ctx.config.prices.Find(batch->model);
-  pdf::PartLimits part_limits;
-  part_limits.max_pages = ctx.config.max_part_pages;
-  part_limits.max_bytes = ctx.config.max_part_bytes;
-  part_limits.max_completion_tokens = batch->max_completion_tokens;
-  part_limits.context_tokens = model ? model->context_tokens : 0;
-  part_limits.fixed_input_tokens =
-      pdf::TextTokens(static_cast<int64_t>(batch->prompt.size() + batch->json_schema.size()));
-  const bool per_page_schema = PageArrayProperty(batch->json_schema).has_value();
+  pdf::DocumentPlanOptions plan_options;
+  plan_options.model = batch->model;
+  plan_options.limits = pdf::MakePartLimits(
+      ctx.config.max_part_pages, ctx.config.max_part_bytes, batch->max_completion_tokens,
+      model ? model->context_tokens : 0, batch->prompt, batch->json_schema);
+  plan_options.split_policy = pdf::ParseSplitPolicy(batch->split_policy);
+  plan_options.per_page_schema = PageArrayProperty(batch->json_schema).has_value();
 
   std::vector<PlannedDocument> planned;
   std::map<std::string, DocumentPlan> plans;
@@ -303,92 +260,54 @@ StepResult RunPlan(StepContext& ctx) {
       doc.part_count = 0;
     }
     DocumentPlan plan;
-    std::unique_ptr<pdf::PdfSplitter> splitter;
-    std::optional<pdf::PdfInfo> info;
     if (doc.part_count == 0) {
-      auto inspected = pdf::InspectPdf(file->fd());
-      if (!inspected.ok()) {
-        failures.emplace_back(doc.document_id,
-                              "cannot be sent: " + std::string(inspected.status().message()));
+      // First planning: the one planner the dry run uses too.
+      auto planned_doc = pdf::PlanDocument(file->fd(), size, plan_options);
+      if (!planned_doc.ok()) {
+        failures.emplace_back(doc.document_id, std::string(planned_doc.status().message()));
         continue;
       }
-      info = std::move(*inspected);
       plan.first_planning = true;
-      plan.page_count = info->page_count();
-      for (const pdf::PlannedPart& part : pdf::PlanParts(batch->model, *info, part_limits)) {
-        PartRecord r;
-        r.first_page = part.first_page;
-        r.last_page = part.last_page;
-        r.estimated_input_tokens = part.input_tokens;
-        r.estimated_output_tokens = part.output_tokens;
-        plan.parts.push_back(r);
-      }
-      if (plan.parts.size() == 1) {
-        plan.parts[0].pdf_bytes = size;  // one part: the file itself, unchanged
-        if (size > part_limits.max_bytes) {
-          failures.emplace_back(doc.document_id,
-                                "the PDF is " + std::to_string(size) +
-                                    " bytes and has one page: over the per-request limit of " +
-                                    std::to_string(part_limits.max_bytes) +
-                                    " bytes (--max_part_bytes)");
-          continue;
-        }
-      }
+      plan.page_count = planned_doc->page_count;
+      for (const pdf::MeasuredPart& m : planned_doc->parts) plan.parts.push_back(ToRecord(m));
     } else {
       plan.page_count = doc.page_count;
       plan.parts = doc.parts;
       if (doc.part_count == 1 && plan.parts.size() == 1) plan.parts[0].pdf_bytes = size;
-    }
-    if (plan.parts.empty()) continue;  // nothing left to send (should not happen)
-    const bool split = plan.parts.size() > 1 || doc.part_count > 1;
-    if (split && plan.first_planning) {
-      const std::string why = "needs " + std::to_string(plan.parts.size()) + " parts (" +
-                              std::to_string(plan.page_count) + " pages; at most " +
-                              std::to_string(part_limits.max_pages) + " pages, " +
-                              std::to_string(part_limits.max_bytes) + " bytes and an answer of " +
-                              std::to_string(part_limits.max_completion_tokens) +
-                              " tokens per request)";
-      if (batch->split_policy == "NEVER") {
-        failures.emplace_back(doc.document_id, why + ", and the batch's split_policy is NEVER");
-        continue;
-      }
-      if (batch->split_policy != "ALLOW" && !per_page_schema) {
-        failures.emplace_back(doc.document_id,
-                              why + ", but the batch's schema has no per-page array to stitch: "
-                                    "submit with split_policy ALLOW to get the parts' answers");
-        continue;
-      }
-    }
-    if (split) {
+      // Halves of a part cut at max_completion_tokens are measured now.
       bool unmeasured = false;
       for (const PartRecord& part : plan.parts) unmeasured |= part.pdf_bytes == 0;
       if (unmeasured) {
-        auto opened = pdf::PdfSplitter::Open(file->fd());
-        if (!opened.ok()) {
+        auto splitter = pdf::PdfSplitter::Open(file->fd());
+        if (!splitter.ok()) {
           failures.emplace_back(doc.document_id,
-                                "cannot be split: " + std::string(opened.status().message()));
+                                "cannot be split: " + std::string(splitter.status().message()));
           continue;
         }
-        splitter = std::move(*opened);
-        if (plan.page_count > 0 && splitter->page_count() != plan.page_count) {
-          failures.emplace_back(doc.document_id,
-                                "the PDF changed since it was planned: it has " +
-                                    std::to_string(splitter->page_count()) + " pages, not " +
-                                    std::to_string(plan.page_count));
+        if (plan.page_count > 0 && (*splitter)->page_count() != plan.page_count) {
+          failures.emplace_back(doc.document_id, "the PDF changed since it was planned: it has " +
+                                                     std::to_string((*splitter)->page_count()) +
+                                                     " pages, not " +
+                                                     std::to_string(plan.page_count));
           continue;
         }
-        if (absl::Status m = MeasureParts(*splitter, info ? &*info : nullptr, batch->model,
-                                          part_limits, plan.parts);
+        std::vector<pdf::MeasuredPart> measured;
+        for (const PartRecord& part : plan.parts) measured.push_back(ToMeasured(part));
+        if (absl::Status m =
+                pdf::MeasureParts(**splitter, nullptr, batch->model, plan_options.limits, measured);
             !m.ok()) {
           failures.emplace_back(doc.document_id, "cannot be sent: " + std::string(m.message()));
           continue;
         }
+        plan.parts.clear();
+        for (const pdf::MeasuredPart& m : measured) plan.parts.push_back(ToRecord(m));
       }
     }
-    const int part_count =
-        plan.first_planning ? static_cast<int>(plan.parts.size())
-                            : doc.part_count + static_cast<int>(plan.parts.size()) -
-                                  static_cast<int>(doc.parts.size());
+    if (plan.parts.empty()) continue;  // nothing left to send (should not happen)
+    const int part_count = plan.first_planning
+                               ? static_cast<int>(plan.parts.size())
+                               : doc.part_count + static_cast<int>(plan.parts.size()) -
+                                     static_cast<int>(doc.parts.size());
     PlannedDocument p;
     p.document_id = doc.document_id;
     p.pdf_bytes = static_cast<int64_t>(size);

@@ -107,6 +107,8 @@ WriteOutcome WriteInputFile(StepContext& ctx, const jsonl::RequestLineBuilder& b
             append);
         if (!s.ok()) break;
         line_bytes += builder.LineBytes(custom_id, part_filename, part.pdf_bytes);
+        // Tests: a kill -9 with some of a document's parts in the file.
+        ctx.crash_points.Reach("prepare.between_parts");
       }
     }
     if (!s.ok()) {

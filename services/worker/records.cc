@@ -1,8 +1,8 @@
 #include "services/worker/records.h"
 
-#include <unordered_map>
-
 #include <absl/status/status.h>
+
+#include <unordered_map>
 
 namespace batchscribe::worker {
 
@@ -58,6 +58,20 @@ absl::StatusOr<ShardRecord> LoadShard(pqxx::connection& conn, const std::string&
   return s;
 }
 
+PartRecord PartFromRow(const pqxx::row& row) {
+  PartRecord part;
+  part.first_page = row[1].as<int>();
+  part.last_page = row[2].as<int>();
+  part.state = row[3].as<std::string>();
+  part.shard_id = row[4].as<std::string>();
+  part.pdf_bytes = row[5].as<uint64_t>();
+  part.line_bytes = row[6].as<uint64_t>();
+  part.estimated_input_tokens = row[7].as<int64_t>();
+  part.estimated_output_tokens = row[8].as<int64_t>();
+  part.answer_path = row[9].as<std::string>();
+  return part;
+}
+
 std::vector<ShardDocument> LoadInFlightShardDocuments(pqxx::connection& conn,
                                                       const std::string& batch_id,
                                                       const std::string& shard_id) {
@@ -85,29 +99,17 @@ std::vector<ShardDocument> LoadInFlightShardDocuments(pqxx::connection& conn,
     docs.push_back(std::move(d));
   }
   auto parts = tx.exec_params(
-      "SELECT p.document_id, p.first_page, p.last_page, p.state, coalesce(p.shard_id, ''), "
-      "  p.pdf_bytes, p.line_bytes, p.estimated_input_tokens, p.estimated_output_tokens, "
-      "  coalesce(p.answer_path, '') "
-      "FROM document_parts p JOIN documents d "
-      "  ON d.batch_id = p.batch_id AND d.document_id = p.document_id "
-      "WHERE d.batch_id = $1 AND d.shard_id = $2 AND d.state IN ('PREPARED', 'SUBMITTED') "
-      "  AND p.state <> 'SPLIT' "
-      "ORDER BY p.document_id, p.first_page",
+      std::string("SELECT p.document_id, ") + kPartColumns +
+          " FROM document_parts p JOIN documents d "
+          "  ON d.batch_id = p.batch_id AND d.document_id = p.document_id "
+          "WHERE d.batch_id = $1 AND d.shard_id = $2 AND d.state IN ('PREPARED', 'SUBMITTED') "
+          "  AND p.state <> 'SPLIT' "
+          "ORDER BY p.document_id, p.first_page",
       batch_id, shard_id);
   for (const auto& row : parts) {
     auto it = index.find(row[0].as<std::string>());
     if (it == index.end()) continue;
-    PartRecord part;
-    part.first_page = row[1].as<int>();
-    part.last_page = row[2].as<int>();
-    part.state = row[3].as<std::string>();
-    part.shard_id = row[4].as<std::string>();
-    part.pdf_bytes = row[5].as<uint64_t>();
-    part.line_bytes = row[6].as<uint64_t>();
-    part.estimated_input_tokens = row[7].as<int64_t>();
-    part.estimated_output_tokens = row[8].as<int64_t>();
-    part.answer_path = row[9].as<std::string>();
-    docs[it->second].parts.push_back(std::move(part));
+    docs[it->second].parts.push_back(PartFromRow(row));
   }
   return docs;
 }

@@ -62,6 +62,15 @@ struct PartRecord {
   int pages() const { return last_page - first_page + 1; }
 };
 
+/// The columns of document_parts (alias p) that PartFromRow reads, in order,
+/// after the document_id column: SELECT p.document_id, <kPartColumns> ...
+inline constexpr const char* kPartColumns =
+    "p.first_page, p.last_page, p.state, coalesce(p.shard_id, ''), p.pdf_bytes, p.line_bytes, "
+    "p.estimated_input_tokens, p.estimated_output_tokens, coalesce(p.answer_path, '')";
+
+/// A part from a row of `SELECT p.document_id, <kPartColumns>`.
+PartRecord PartFromRow(const pqxx::row& row);
+
 /// The shard's documents still in flight in it (state PREPARED or SUBMITTED
 /// and shard_id = this shard), in document_id order.
 struct ShardDocument {

@@ -349,6 +349,8 @@ class ResultReader {
         if (absl::Status w = Write(relative, *stitched); !w.ok()) return w;
         out.transcript_path = relative;
         ++stats_.transcripts;
+        // Tests: a kill -9 with one stitched transcript written and not synced.
+        ctx_.crash_points.Reach("retrieve.stitching");
       }
       return out;
     }

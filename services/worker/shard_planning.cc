@@ -33,17 +33,6 @@ std::vector<PlannedShard> GroupIntoShards(const std::vector<PlannedDocument>& do
   return shards;
 }
 
-std::string RequestFilename(std::string_view path) {
-  auto slash = path.rfind('/');
-  std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  return name.empty() ? std::string("document.pdf") : std::string(name);
-}
 
-int64_t EstimateInputTokens(const WorkerConfig& config, std::string_view prompt,
-                            int64_t pdf_bytes) {
-  double per_token = config.pdf_bytes_per_token > 0 ? config.pdf_bytes_per_token : 4.0;
-  return static_cast<int64_t>((prompt.size() + 3) / 4) +
-         static_cast<int64_t>(std::ceil(static_cast<double>(pdf_bytes) / per_token));
-}
 
 }  // namespace batchscribe::worker

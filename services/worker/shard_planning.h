@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libs/pdf/part_planner.h"
 #include "services/worker/worker_config.h"
 
 namespace batchscribe::worker {
@@ -42,10 +43,7 @@ std::vector<PlannedShard> GroupIntoShards(const std::vector<PlannedDocument>& do
                                           const ShardLimits& limits);
 
 /// The `filename` sent with a PDF: the last component of its input path.
-std::string RequestFilename(std::string_view path);
+using pdf::RequestFilename;
 
-/// Estimated input tokens of one request: the prompt at 4 bytes per token plus
-/// the PDF at `config.pdf_bytes_per_token`.
-int64_t EstimateInputTokens(const WorkerConfig& config, std::string_view prompt, int64_t pdf_bytes);
 
 }  // namespace batchscribe::worker

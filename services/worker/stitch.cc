@@ -6,25 +6,6 @@ namespace batchscribe::worker {
 
 using nlohmann::json;
 
-std::optional<std::string> PageArrayProperty(std::string_view json_schema) {
-  json schema = json::parse(json_schema, nullptr, /*allow_exceptions=*/false);
-  if (!schema.is_object()) return std::nullopt;
-  auto props = schema.find("properties");
-  if (props == schema.end() || !props->is_object()) return std::nullopt;
-  for (const auto& [name, prop] : props->items()) {
-    if (!prop.is_object() || prop.value("type", json()) != "array") continue;
-    auto items = prop.find("items");
-    if (items == prop.end() || !items->is_object()) continue;
-    auto item_props = items->find("properties");
-    if (item_props == items->end() || !item_props->is_object()) continue;
-    auto page = item_props->find("page");
-    if (page != item_props->end() && page->is_object() && page->value("type", json()) == "integer") {
-      return name;
-    }
-  }
-  return std::nullopt;
-}
-
 absl::Status CheckPartAnswer(const json& answer, const std::string& array, int first, int last) {
   const int expected = last - first + 1;
   if (!answer.is_object() || !answer.contains(array) || !answer[array].is_array()) {

@@ -21,10 +21,13 @@
 #include <string_view>
 #include <vector>
 
+#include "libs/pdf/document_planner.h"
+
 namespace batchscribe::worker {
 
-/// The name of the schema's per-page array property, or nullopt.
-std::optional<std::string> PageArrayProperty(std::string_view json_schema);
+/// The name of the schema's per-page array property, or nullopt (shared with
+/// the planner and the dry run).
+using pdf::PageArrayProperty;
 
 /// OK when `answer` (a part's parsed answer) holds exactly one `array` entry
 /// per page of first..last; else FAILED_PRECONDITION saying how many it has.

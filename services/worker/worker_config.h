@@ -63,8 +63,6 @@ struct WorkerConfig {
   /// Enqueued input-token budget per model (estimated tokens of shards at
   /// OpenAI); models without an entry are not limited.
   std::map<std::string, int64_t> token_budgets;
-  /// Input-token estimate: PDF bytes per token (the prompt counts 4 bytes per token).
-  double pdf_bytes_per_token = 4.0;
 
   pricing::PriceTable prices = pricing::PriceTable::Defaults();
 

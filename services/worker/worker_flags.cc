@@ -82,9 +82,6 @@ void AddWorkerFlags(CLI::App& app, WorkerFlags& f) {
   app.add_option("--token_budget", f.token_budget,
                  "Enqueued input-token budget per model: model=tokens,...")
       ->envname("BATCHSCRIBE_TOKEN_BUDGET");
-  app.add_option("--pdf_bytes_per_token", f.pdf_bytes_per_token,
-                 "PDF bytes per estimated input token (token budget)")
-      ->envname("BATCHSCRIBE_PDF_BYTES_PER_TOKEN");
   app.add_option("--resubmit_backoff_ms", f.resubmit_backoff_ms,
                  "First wait before resubmitting after token_limit_exceeded (doubles, max 1 h)")
       ->envname("BATCHSCRIBE_RESUBMIT_BACKOFF_MS");
@@ -176,7 +173,6 @@ absl::StatusOr<WorkerConfig> BuildConfig(const WorkerFlags& f) {
   auto budgets = ParseTokenBudgets(f.token_budget);
   if (!budgets.ok()) return budgets.status();
   c.token_budgets = *budgets;
-  c.pdf_bytes_per_token = f.pdf_bytes_per_token > 0 ? f.pdf_bytes_per_token : 4.0;
   c.resubmit_backoff = std::chrono::milliseconds(std::max(1, f.resubmit_backoff_ms));
   c.budget_wait = std::chrono::milliseconds(std::max(1, f.budget_wait_ms));
   c.sync_concurrency = std::max(1, f.sync_concurrency);

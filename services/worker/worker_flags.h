@@ -34,7 +34,6 @@ struct WorkerFlags {
   int max_part_pages = 100;                  // pdf::kDefaultMaxPartPages
   int64_t max_part_bytes = 32LL * 1024 * 1024;  // pdf::kDefaultMaxPartBytes
   std::string token_budget;
-  double pdf_bytes_per_token = 4.0;
   int resubmit_backoff_ms = 60000;
   int budget_wait_ms = 30000;
   std::string price_table;

@@ -1,7 +1,9 @@
 // Unit tests of the CLI's pieces that need no server: formatting, exit codes,
 // progress figures and rendering, and the dry-run planner on real PDFs.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,15 +13,19 @@
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/progress.h"
+#include "libs/pdf/document_planner.h"
+#include "tests/support/pdf_writer.h"
 #include "tests/support/test_env.h"
 
 namespace batchscribe::cli {
 namespace {
 
 namespace v1 = batchscribe::v1;
+using ::batchscribe::testing::PageWords;
 using ::batchscribe::testing::SourceDir;
 using ::batchscribe::testing::TempDir;
 using ::batchscribe::testing::WriteMinimalPdf;
+using ::batchscribe::testing::WriteTextPdf;
 
 TEST(FormatTest, MoneyCountsBytesDurations) {
   EXPECT_EQ(FormatUsd(0.012345), "$0.0123");
@@ -155,7 +161,7 @@ TEST(ProgressTest, PlainOutputIsOneLinePerChange) {
 TEST(ProgressTest, TerminalOutputRedrawsInPlace) {
   ProgressView view(/*terminal=*/true, 120);
   const std::string first = view.Update(RunningBatch(1000, 3, 1, 0, 4, 0), At(1100));
-  EXPECT_EQ(first.find("\033[4A"), std::string::npos) << "nothing to move over yet";
+  EXPECT_EQ(first.find("\033[5A"), std::string::npos) << "nothing to move over yet";
   // 40 columns: half done, one document in eight failed.
   const std::string bar =
       "[" + std::string(15, '#') + std::string(5, 'x') + std::string(20, '.') + "]";
@@ -163,7 +169,7 @@ TEST(ProgressTest, TerminalOutputRedrawsInPlace) {
   EXPECT_NE(first.find("4/8 50%"), std::string::npos) << first;
   EXPECT_NE(first.find("ETA"), std::string::npos) << first;
   const std::string second = view.Update(RunningBatch(1000, 4, 1, 0, 3, 0), At(1200));
-  EXPECT_EQ(second.rfind("\033[4A", 0), 0u) << "moves up over the previous drawing";
+  EXPECT_EQ(second.rfind("\033[5A", 0), 0u) << "moves up over the previous drawing";
 }
 
 class DryRunTest : public ::testing::Test {
@@ -229,9 +235,91 @@ TEST_F(DryRunTest, ShardCapsSplitAndOversizedDocumentsFail) {
   for (const auto& s : plan->shards) EXPECT_LE(s.bytes, 8000);
   for (const auto& d : plan->documents) {
     if (d.outcome == "fails") {
-      EXPECT_NE(d.error.find("exceeds the shard cap"), std::string::npos);
+      EXPECT_NE(d.error.find("exceed the shard cap"), std::string::npos) << d.error;
     }
   }
+}
+
+// The dry run plans long documents with the worker's own planner: the same
+// parts, page ranges, tokens and split-policy refusals.
+TEST_F(DryRunTest, LongDocumentsShowTheirPartsAsTheWorkerPlansThem) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "in" / "long");
+  std::vector<std::string> pages;
+  for (int p = 1; p <= 250; ++p) pages.push_back(PageWords(p, 40));
+  WriteTextPdf(dir.path() / "in/long/manual.pdf", pages);
+  WriteTextPdf(dir.path() / "in/long/short.pdf", {PageWords(1, 40), PageWords(2, 40)});
+  DryRunOptions options;
+  options.input_root = dir.path() / "in";
+  const auto prices = pricing::PriceTable::Defaults();
+  v1::SubmitDocumentsRequest request;
+  request.mutable_source()->set_directory("long");
+  auto plan = PlanDryRun(request, options, prices);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->planned, 2);
+  EXPECT_EQ(plan->pages, 252);
+  EXPECT_EQ(plan->split_documents, 1);
+  EXPECT_EQ(plan->parts, 4);  // 1-100, 101-200, 201-250 and the short one
+  EXPECT_EQ(plan->max_completion_tokens, 32768) << "gpt-4.1-mini's output cap";
+  const DryRunDocument& manual = plan->documents[0];
+  ASSERT_EQ(manual.document_id, "manual");
+  ASSERT_EQ(manual.parts.size(), 3u);
+  EXPECT_EQ(manual.parts[0].first_page, 1);
+  EXPECT_EQ(manual.parts[0].last_page, 100);
+  EXPECT_EQ(manual.parts[2].first_page, 201);
+  EXPECT_EQ(manual.parts[2].last_page, 250);
+  ASSERT_EQ(plan->shards.size(), 1u);
+  EXPECT_EQ(plan->shards[0].documents, 2);
+  EXPECT_EQ(plan->shards[0].requests, 4);
+
+  // The same figures as the planner the worker calls, over the same file.
+  const int fd = open((dir.path() / "in/long/manual.pdf").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  pdf::DocumentPlanOptions planning;
+  planning.model = "gpt-4.1-mini";
+  planning.limits =
+      pdf::MakePartLimits(100, 32 << 20, 32768, 1047576, DefaultPrompt(), DefaultJsonSchema());
+  auto direct = pdf::PlanDocument(fd, static_cast<uint64_t>(manual.size_bytes), planning);
+  close(fd);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  ASSERT_EQ(direct->parts.size(), manual.parts.size());
+  int64_t input = 0;
+  for (size_t i = 0; i < direct->parts.size(); ++i) {
+    EXPECT_EQ(static_cast<int64_t>(direct->parts[i].pdf_bytes), manual.parts[i].pdf_bytes);
+    EXPECT_EQ(direct->parts[i].input_tokens, manual.parts[i].input_tokens);
+    input += direct->parts[i].input_tokens;
+  }
+  EXPECT_EQ(manual.input_tokens, input);
+  // Pages cost their image: more than 1,000 input tokens per page here.
+  EXPECT_GT(manual.input_tokens, 250 * 1000);
+
+  const auto json = nlohmann::json::parse(DryRunPlanToJson(*plan));
+  EXPECT_EQ(json["splitDocuments"], 1);
+  EXPECT_EQ(json["parts"], 4);
+  EXPECT_EQ(json["documents"][0]["parts"].size(), 3u);
+
+  // A schema without a per-page array: AUTO refuses to split, ALLOW splits,
+  // NEVER refuses whatever the schema.
+  request.set_json_schema(R"({"type":"object","additionalProperties":false,"required":["summary"],)"
+                          R"("properties":{"summary":{"type":"string"}}})");
+  plan = PlanDryRun(request, options, prices);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->planned, 1);
+  EXPECT_EQ(plan->failing, 1);
+  EXPECT_NE(plan->documents[0].error.find("split_policy ALLOW"), std::string::npos)
+      << plan->documents[0].error;
+  request.set_split_policy(v1::SPLIT_POLICY_ALLOW);
+  plan = PlanDryRun(request, options, prices);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->planned, 2);
+  EXPECT_EQ(plan->split_documents, 1);
+  request.clear_json_schema();
+  request.set_split_policy(v1::SPLIT_POLICY_NEVER);
+  plan = PlanDryRun(request, options, prices);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->failing, 1);
+  EXPECT_NE(plan->documents[0].error.find("split_policy is NEVER"), std::string::npos)
+      << plan->documents[0].error;
 }
 
 TEST_F(DryRunTest, SyncModeCostsTheStandardPriceAndExistingTranscriptsAreSkipped) {

@@ -810,5 +810,194 @@ TEST_F(BatchOperationsTest, WatchErrorsComeBeforeAnyUpdate) {
   EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// --- Documents in parts (issue 13). The worker's plan and retrieve steps are
+// simulated with SQL on batches, documents and document_parts.
+
+TEST_F(BatchOperationsTest, SplitPolicyIsStoredAndReturned) {
+  const v1::Batch default_policy = Submit(Docs(1));
+  EXPECT_EQ(default_policy.split_policy(), v1::SPLIT_POLICY_AUTO);
+  v1::SubmitDocumentsRequest never = Docs(1, 1);
+  never.set_split_policy(v1::SPLIT_POLICY_NEVER);
+  const v1::Batch never_batch = Submit(never);
+  EXPECT_EQ(never_batch.split_policy(), v1::SPLIT_POLICY_NEVER);
+  v1::SubmitDocumentsRequest allow = Docs(1, 2);
+  allow.set_split_policy(v1::SPLIT_POLICY_ALLOW);
+  const v1::Batch allow_batch = Submit(allow);
+
+  auto stored = [&](const v1::Batch& b) {
+    return Sql("SELECT split_policy FROM batches WHERE id = '" + IdOf(b) + "'")[0][0]
+        .as<std::string>();
+  };
+  EXPECT_EQ(stored(default_policy), "AUTO");
+  EXPECT_EQ(stored(never_batch), "NEVER");
+  EXPECT_EQ(stored(allow_batch), "ALLOW");
+  EXPECT_EQ(Get(IdOf(never_batch)).split_policy(), v1::SPLIT_POLICY_NEVER);
+  auto list = ops_->ListBatches(v1::ListBatchesRequest());
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->batches_size(), 3);
+  std::set<int> policies;
+  for (const auto& b : list->batches()) policies.insert(b.split_policy());
+  EXPECT_EQ(policies, (std::set<int>{v1::SPLIT_POLICY_AUTO, v1::SPLIT_POLICY_ALLOW,
+                                     v1::SPLIT_POLICY_NEVER}));
+}
+
+TEST_F(BatchOperationsTest, ReplayWithTheDefaultPolicyFindsTheBatch) {
+  v1::SubmitDocumentsRequest request = Docs(2);
+  request.set_request_id("req-policy");
+  const v1::Batch first = Submit(request);
+
+  v1::SubmitDocumentsRequest explicit_auto = request;
+  explicit_auto.set_split_policy(v1::SPLIT_POLICY_AUTO);
+  explicit_auto.set_max_completion_tokens(32768);
+  auto again = ops_->SubmitDocuments(explicit_auto);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed());
+  EXPECT_EQ(again->batch().name(), first.name());
+
+  v1::SubmitDocumentsRequest never = request;
+  never.set_split_policy(v1::SPLIT_POLICY_NEVER);
+  EXPECT_EQ(ops_->SubmitDocuments(never).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A batch recorded while the default max_completion_tokens was 16000 keeps
+  // its hash of that time; replaying the same request still finds it.
+  Sql("UPDATE batches SET request_hash = '" + *LegacySubmitRequestHash(request) +
+      "', max_completion_tokens = 16000 WHERE id = '" + IdOf(first) + "'");
+  auto legacy = ops_->SubmitDocuments(request);
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EXPECT_TRUE(legacy->replayed());
+  EXPECT_EQ(legacy->batch().max_completion_tokens(), 16000);
+  EXPECT_EQ(Count("SELECT count(*) FROM batches"), 1);
+}
+
+TEST_F(BatchOperationsTest, MaxCompletionTokensDefaultsToAndIsCappedByTheModel) {
+  v1::SubmitDocumentsRequest request = Docs(1);
+  request.set_model("gpt-4o-mini");
+  EXPECT_EQ(Submit(request).max_completion_tokens(), 16384);
+  request.set_max_completion_tokens(20000);
+  auto refused = ops_->SubmitDocuments(request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("max_completion_tokens"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("16384"));
+  EXPECT_EQ(Count("SELECT count(*) FROM batches"), 1);
+}
+
+TEST_F(BatchOperationsTest, GetBatchShowsPagesAndParts) {
+  const std::string id = IdOf(Submit(Docs(3)));
+  const std::string q = "'" + id + "'";
+  Sql("UPDATE batches SET state = 'RUNNING', page_count = 3002, pages_succeeded = 1234, "
+      "part_count = 77, parts_succeeded = 20 WHERE id = " + q);
+  Sql("UPDATE documents SET page_count = 3000, part_count = 75 WHERE document_id = 'doc00'");
+  Sql("UPDATE documents SET page_count = 1, part_count = 1 WHERE document_id IN ('doc01', "
+      "'doc02')");
+  const v1::Batch batch = Get(id);
+  EXPECT_EQ(batch.pages().pages(), 3002);
+  EXPECT_EQ(batch.pages().pages_succeeded(), 1234);
+  EXPECT_EQ(batch.pages().parts(), 77);
+  EXPECT_EQ(batch.pages().parts_succeeded(), 20);
+  EXPECT_EQ(batch.pages().split_documents(), 1);
+
+  // ListBatches (and WatchBatch) carry the batch row's figures, without the
+  // count over documents.
+  auto list = ops_->ListBatches(v1::ListBatchesRequest());
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->batches_size(), 1);
+  EXPECT_EQ(list->batches(0).pages().pages(), 3002);
+  EXPECT_EQ(list->batches(0).pages().parts_succeeded(), 20);
+  EXPECT_EQ(list->batches(0).pages().split_documents(), 0);
+}
+
+TEST_F(BatchOperationsTest, ListDocumentsShowsEachDocumentsParts) {
+  const std::string id = IdOf(Submit(Docs(3)));
+  const std::string q = "'" + id + "'";
+  // doc00: 250 pages in three live parts; 1-100 was cut and replaced by its halves.
+  Sql("UPDATE documents SET state = 'SUBMITTED', page_count = 250, part_count = 3, "
+      "parts_succeeded = 1 WHERE document_id = 'doc00'");
+  Sql("INSERT INTO document_parts (batch_id, document_id, first_page, last_page, state, error) "
+      "VALUES (" + q + ", 'doc00', 101, 250, 'SUCCEEDED', NULL), (" + q +
+      ", 'doc00', 1, 100, 'SPLIT', 'output truncated'), (" + q +
+      ", 'doc00', 51, 100, 'FAILED', 'server error 500'), (" + q +
+      ", 'doc00', 1, 50, 'PENDING', NULL)");
+  // doc01: one part, sent under the document id.
+  Sql("UPDATE documents SET state = 'SUBMITTED', page_count = 4, part_count = 1 "
+      "WHERE document_id = 'doc01'");
+  Sql("INSERT INTO document_parts (batch_id, document_id, first_page, last_page) VALUES (" + q +
+      ", 'doc01', 1, 4)");
+  // doc02: not planned yet.
+
+  v1::ListDocumentsRequest request;
+  request.set_parent("batches/" + id);
+  auto response = ops_->ListDocuments(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->documents_size(), 3);
+
+  const v1::Document& split = response->documents(0);
+  EXPECT_EQ(split.page_count(), 250);
+  EXPECT_EQ(split.part_count(), 3);
+  EXPECT_EQ(split.parts_succeeded(), 1);
+  ASSERT_EQ(split.parts_size(), 3) << "the SPLIT part is not shown";
+  EXPECT_EQ(split.parts(0).first_page(), 1);
+  EXPECT_EQ(split.parts(0).last_page(), 50);
+  EXPECT_EQ(split.parts(0).state(), "PENDING");
+  EXPECT_EQ(split.parts(0).custom_id(), "doc00~p0001-0050");
+  EXPECT_EQ(split.parts(1).first_page(), 51);
+  EXPECT_EQ(split.parts(1).state(), "FAILED");
+  EXPECT_EQ(split.parts(1).error(), "server error 500");
+  EXPECT_EQ(split.parts(1).custom_id(), "doc00~p0051-0100");
+  EXPECT_EQ(split.parts(2).custom_id(), "doc00~p0101-0250");
+  EXPECT_EQ(split.parts(2).state(), "SUCCEEDED");
+  EXPECT_EQ(split.parts(2).error(), "");
+
+  const v1::Document& whole = response->documents(1);
+  EXPECT_EQ(whole.page_count(), 4);
+  EXPECT_EQ(whole.part_count(), 1);
+  ASSERT_EQ(whole.parts_size(), 1);
+  EXPECT_EQ(whole.parts(0).custom_id(), "doc01");
+  EXPECT_EQ(whole.parts(0).last_page(), 4);
+
+  const v1::Document& unplanned = response->documents(2);
+  EXPECT_EQ(unplanned.page_count(), 0);
+  EXPECT_EQ(unplanned.part_count(), 0);
+  EXPECT_EQ(unplanned.parts_size(), 0);
+}
+
+TEST_F(BatchOperationsTest, RetryResetsFailedPartsButKeepsSucceededOnes) {
+  const std::string id = IdOf(Submit(Docs(2)));
+  const std::string q = "'" + id + "'";
+  Sql("UPDATE tasks SET state = 'succeeded'");
+  Sql("UPDATE documents SET state = 'FAILED', error = 'a part failed', page_count = 300, "
+      "part_count = 3, parts_succeeded = 1 WHERE document_id = 'doc00'");
+  Sql("UPDATE documents SET state = 'SUCCEEDED', page_count = 10, part_count = 1, "
+      "parts_succeeded = 1 WHERE document_id = 'doc01'");
+  Sql("INSERT INTO document_parts (batch_id, document_id, first_page, last_page, state, "
+      "attempts, error, answer_path, output_tokens, cost_usd) VALUES "
+      "(" + q + ", 'doc00', 1, 100, 'SUCCEEDED', 1, NULL, 'parts/doc00/1.json', 900, 0.25), "
+      "(" + q + ", 'doc00', 101, 200, 'FAILED', 3, 'server error 500', NULL, 0, 0), "
+      "(" + q + ", 'doc00', 201, 300, 'FAILED', 1, 'refused', NULL, 0, 0), "
+      "(" + q + ", 'doc01', 1, 10, 'SUCCEEDED', 1, NULL, 'parts/doc01.json', 100, 0.01)");
+  Sql("UPDATE batches SET state = 'PARTIALLY_SUCCEEDED', end_time = now() WHERE id = " + q);
+
+  v1::RetryBatchRequest request;
+  request.set_name("batches/" + id);
+  auto response = ops_->RetryBatch(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->requeued_documents(), 1);
+
+  auto parts = Sql(
+      "SELECT document_id, first_page, state, attempts, coalesce(error, '-'), "
+      "coalesce(answer_path, '-'), output_tokens FROM document_parts ORDER BY document_id, "
+      "first_page");
+  ASSERT_EQ(parts.size(), 4u);
+  auto row = [&](int i) {
+    std::string out;
+    for (const auto& field : parts[i]) out += (out.empty() ? "" : " ") + field.as<std::string>();
+    return out;
+  };
+  EXPECT_EQ(row(0), "doc00 1 SUCCEEDED 1 - parts/doc00/1.json 900") << "not paid twice";
+  EXPECT_EQ(row(1), "doc00 101 PENDING 0 - - 0");
+  EXPECT_EQ(row(2), "doc00 201 PENDING 0 - - 0");
+  EXPECT_EQ(row(3), "doc01 1 SUCCEEDED 1 - parts/doc01.json 100");
+  EXPECT_EQ(Count("SELECT parts_succeeded FROM documents WHERE document_id = 'doc00'"), 1);
+}
+
 }  // namespace
 }  // namespace batchscribe::coordinator

@@ -370,12 +370,12 @@ TEST_F(SubmissionTest, DefaultMaxCompletionTokensIsTheModelsOutputCap) {
     auto s = validator_->Validate(request);
     ASSERT_TRUE(s.ok()) << model << ": " << s.status();
     EXPECT_EQ(s->max_completion_tokens, cap) << model;
-    EXPECT_EQ(DefaultMaxCompletionTokens(prices_, model), cap) << model;
+    EXPECT_EQ(pricing::DefaultMaxCompletionTokens(prices_, model), cap) << model;
   }
   // A model whose table entry gives no cap: the fallback.
   auto custom = pricing::PriceTable::FromJson(R"({"models":{"my-model":{"input":1,"output":2}}})");
   ASSERT_TRUE(custom.ok()) << custom.status();
-  EXPECT_EQ(DefaultMaxCompletionTokens(*custom, "my-model"), pricing::kFallbackMaxOutputTokens);
+  EXPECT_EQ(pricing::DefaultMaxCompletionTokens(*custom, "my-model"), pricing::kFallbackMaxOutputTokens);
   SubmissionValidator with_custom(*storage::InputRoot::Open(inputs_), store_, *custom, 100);
   request.set_model("my-model");
   auto s = with_custom.Validate(request);

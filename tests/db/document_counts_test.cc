@@ -208,7 +208,7 @@ TEST_F(DocumentCountsTest, DeletesTruncatesAndDeletedBatches) {
   EXPECT_EQ(Int("SELECT count(*) FROM document_counts"), 0);
   AddBatch("d");
   AddDocuments("d", 10);
-  Exec("TRUNCATE documents");
+  Exec("TRUNCATE documents CASCADE");  // document_parts references documents
   EXPECT_EQ(Int("SELECT count(*) FROM document_counts"), 0);
   EXPECT_EQ(Diff(conn_), "");
 }

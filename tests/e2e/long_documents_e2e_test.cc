@@ -6,8 +6,13 @@
 // with that page's own words.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <chrono>
+#include <csignal>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <thread>
 
 #include "tests/e2e/stack.h"
 #include "tests/support/pdf_writer.h"
@@ -67,8 +72,8 @@ TEST(LongDocuments, SplitSentOnceAndStitchedInOrder) {
   for (const auto& [id, pages] : docs) WriteLongPdf(stack, "long", id, pages, 6);
   const std::string batch_id = BatchId(stack.SubmitDirectory("long"));
   v1::Batch batch = stack.WaitForEnd(batch_id, seconds(480));
-  ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED)
-      << batch.ShortDebugString() << "\n" << stack.WorkerLogs().substr(0, 4000);
+  ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString() << "\n"
+                                                      << stack.WorkerLogs().substr(0, 4000);
   for (const auto& [id, pages] : docs) ExpectStitched(stack, id, pages, 6);
 
   // Parts cover each document in order, each within OpenAI's 100 pages per
@@ -106,8 +111,8 @@ TEST(LongDocuments, SplitSentOnceAndStitchedInOrder) {
   EXPECT_EQ(batch.pages().parts_succeeded(), parts);
 
   // The cost is the sum of the parts, at half the synchronous price.
-  const double parts_cost = std::stod(stack.Query(
-      "SELECT sum(cost_usd) FROM document_parts WHERE batch_id = '" + batch_id + "'"));
+  const double parts_cost = std::stod(
+      stack.Query("SELECT sum(cost_usd) FROM document_parts WHERE batch_id = '" + batch_id + "'"));
   EXPECT_NEAR(batch.cost_usd(), parts_cost, 1e-9);
   EXPECT_NEAR(batch.sync_equivalent_cost_usd(), 2 * batch.cost_usd(), 1e-9);
 }
@@ -169,6 +174,188 @@ TEST(LongDocuments, ATransientPartFailureResendsOnlyThatPart) {
   EXPECT_GE(parts, 3);
   ExpectStitched(stack, "retry", 250, 6);
   EXPECT_EQ(stack.Documents(batch_id).at(0).attempts(), 2);
+}
+
+// A schema without a per-page array: with the default split_policy (AUTO) a
+// document that needs parts fails before anything is sent, with a reason that
+// names ALLOW; with ALLOW its transcript is the parts' answers with their
+// page ranges. A document that fits one request is unaffected.
+TEST(LongDocuments, ACustomSchemaWithoutPagesSplitsOnlyWhenAllowed) {
+  Stack stack;
+  stack.StartWorker();
+  const std::string schema = R"({"type":"object","additionalProperties":false,
+      "required":["summary","topics"],
+      "properties":{"summary":{"type":"string"},
+                    "topics":{"type":"array","items":{"type":"string"}}}})";
+  WriteLongPdf(stack, "auto", "auto-long", 160, 6);
+  WriteLongPdf(stack, "auto", "auto-short", 3, 6);
+  WriteLongPdf(stack, "allow", "allow-long", 160, 6);
+  auto custom = [&](v1::SplitPolicy policy) {
+    return [&schema, policy](v1::SubmitDocumentsRequest& r) {
+      r.set_json_schema(schema);
+      r.set_split_policy(policy);
+    };
+  };
+  const std::string auto_id =
+      BatchId(stack.SubmitDirectory("auto", true, v1::MODE_BATCH, custom(v1::SPLIT_POLICY_AUTO)));
+  const std::string allow_id =
+      BatchId(stack.SubmitDirectory("allow", true, v1::MODE_BATCH, custom(v1::SPLIT_POLICY_ALLOW)));
+
+  v1::Batch auto_batch = stack.WaitForEnd(auto_id, seconds(240));
+  ASSERT_EQ(auto_batch.state(), v1::BATCH_STATE_PARTIALLY_SUCCEEDED)
+      << auto_batch.ShortDebugString();
+  for (const auto& d : stack.Documents(auto_id)) {
+    if (d.document_id() == "auto-short") {
+      EXPECT_EQ(d.state(), v1::DOCUMENT_STATE_SUCCEEDED);
+      json t = json::parse(stack.Transcript("auto-short"));
+      EXPECT_TRUE(t["summary"].is_string()) << t.dump();
+      EXPECT_FALSE(t.contains("parts")) << "a one-part document keeps the model's own answer";
+    } else {
+      EXPECT_EQ(d.state(), v1::DOCUMENT_STATE_FAILED);
+      EXPECT_NE(d.error().find("split_policy ALLOW"), std::string::npos) << d.error();
+      EXPECT_EQ(d.cost_usd(), 0.0) << "refused before anything was sent";
+    }
+  }
+
+  v1::Batch allow_batch = stack.WaitForEnd(allow_id, seconds(240));
+  ASSERT_EQ(allow_batch.state(), v1::BATCH_STATE_SUCCEEDED) << allow_batch.ShortDebugString();
+  json t = json::parse(stack.Transcript("allow-long"));
+  ASSERT_TRUE(t["parts"].is_array()) << t.dump().substr(0, 500);
+  // The parts as planned (at most 100 pages, and an answer within the output
+  // budget), in page order, each with its own answer.
+  const auto rows = stack.Rows(
+      "SELECT first_page, last_page FROM document_parts WHERE document_id = 'allow-long' "
+      "ORDER BY first_page");
+  ASSERT_GE(rows.size(), 2u);
+  ASSERT_EQ(t["parts"].size(), rows.size()) << t.dump().substr(0, 500);
+  json stats = stack.EmulatorStats();
+  int next = 1;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json& part = t["parts"][i];
+    EXPECT_EQ(part["first_page"], next);
+    EXPECT_EQ(part["first_page"], std::stoi(rows[i][0]));
+    EXPECT_EQ(part["last_page"], std::stoi(rows[i][1]));
+    EXPECT_TRUE(part["answer"]["summary"].is_string()) << part.dump();
+    EXPECT_TRUE(part["answer"]["topics"].is_array()) << part.dump();
+    char id[48];
+    std::snprintf(id, sizeof(id), "allow-long~p%04d-%04d", std::stoi(rows[i][0]),
+                  std::stoi(rows[i][1]));
+    EXPECT_EQ(Executions(stats, id), 1) << id;
+    next = part["last_page"].get<int>() + 1;
+  }
+  EXPECT_EQ(next, 161);
+  EXPECT_EQ(Executions(stats, "auto-long"), 0);
+  EXPECT_EQ(MaxExecutions(stats), 1);
+}
+
+// kill -9 of a worker with some of a document's parts written into the shard
+// file, and of another with one stitched transcript written (not yet synced or
+// recorded): healthy workers finish; every document SUCCEEDED once, stitched
+// in order, every part sent once, one OpenAI batch per shard.
+TEST(LongDocuments, AWorkerKilledWhileWritingPartsOrStitchingLosesAndDuplicatesNothing) {
+  Stack stack;
+  const std::map<std::string, int> docs = {{"k-one", 1}, {"k-120", 120}, {"k-250", 250}};
+  for (const auto& [id, pages] : docs) WriteLongPdf(stack, "kill", id, pages, 6);
+  const std::string batch_id = BatchId(stack.SubmitDirectory("kill"));
+  for (const char* point : {"prepare.between_parts", "retrieve.stitching"}) {
+    const int i = stack.StartWorker({}, {{"BATCHSCRIBE_TEST_CRASH_AT", point}});
+    const int status = stack.worker(i).Wait(180000);
+    ASSERT_NE(status, -1) << "the worker never reached " << point << "\n" << stack.WorkerLogs();
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << point << ": status " << status << "\n"
+        << stack.WorkerLogs();
+  }
+  stack.StartWorker();
+  stack.StartWorker();
+  v1::Batch batch = stack.WaitForEnd(batch_id, seconds(300));
+  ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString() << "\n"
+                                                      << stack.WorkerLogs().substr(0, 4000);
+  for (const auto& [id, pages] : docs) ExpectStitched(stack, id, pages, 6);
+  for (const auto& d : stack.Documents(batch_id)) {
+    EXPECT_EQ(d.state(), v1::DOCUMENT_STATE_SUCCEEDED) << d.document_id();
+    EXPECT_EQ(d.attempts(), 1) << d.document_id() << ": a crash spends no attempt";
+  }
+  json stats = stack.EmulatorStats();
+  EXPECT_EQ(MaxExecutions(stats), 1) << stats["lines"].dump();
+  const int64_t live_parts =
+      std::stoll(stack.Query("SELECT count(*) FROM document_parts WHERE batch_id = '" + batch_id +
+                             "' AND state = 'SUCCEEDED'"));
+  EXPECT_EQ(stats["lines"]["executed_total"].get<int64_t>(), live_parts);
+  EXPECT_EQ(batch.pages().parts_succeeded(), live_parts);
+  EXPECT_EQ(batch.pages().pages_succeeded(), 371);
+  for (const auto& [shard, n] : OpenAiBatchesPerShard(stats)) {
+    EXPECT_EQ(n, 1) << "shard " << shard << " had " << n << " OpenAI batches";
+  }
+  EXPECT_EQ(std::stoll(stack.Query("SELECT count(*) FROM document_parts WHERE batch_id = '" +
+                                   batch_id + "' AND state <> 'SUCCEEDED'")),
+            0);
+}
+
+// A database made by the previous version (schema 0003, documents sent whole
+// with their id as custom_id) with a batch in flight: the new worker applies
+// migration 0004 and finishes the batch; each in-flight document becomes one
+// whole-document part, and nothing is sent again.
+TEST(LongDocuments, ADatabaseOfThePreviousVersionUpgradesWithABatchInFlight) {
+  // OpenAI batches stay in_progress long enough to stop the worker meanwhile.
+  Stack stack({{"--in_progress_ms", "4000"}});
+  const int first = stack.StartWorker();
+  for (const std::string id : {"up-1", "up-2", "up-3"}) WriteLongPdf(stack, "up", id, 3, 6);
+  const std::string batch_id = BatchId(stack.SubmitDirectory("up"));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (stack.Query("SELECT count(*) FROM documents WHERE batch_id = '" + batch_id +
+                     "' AND state = 'SUBMITTED'") != "3") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << stack.WorkerLogs();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // The old version stops (coordinator and workers)...
+  stack.worker(first).Kill();
+  stack.worker(first).Wait(10000);
+  stack.StopCoordinator();
+
+  // Back to schema 0003, as the previous version left it: the same rows
+  // without what 0004 added (a down-migration that exists only here).
+  {
+    pqxx::connection conn(stack.database_url());
+    pqxx::work tx(conn);
+    tx.exec(
+        "DROP TABLE document_parts; "
+        "ALTER TABLE batches DROP COLUMN split_policy, DROP COLUMN page_count, "
+        "  DROP COLUMN pages_succeeded, DROP COLUMN part_count, DROP COLUMN parts_succeeded; "
+        "ALTER TABLE documents DROP COLUMN page_count, DROP COLUMN part_count, "
+        "  DROP COLUMN parts_succeeded; "
+        "DELETE FROM schema_migrations WHERE version = '0004_document_parts'");
+    tx.commit();
+  }
+  ASSERT_EQ(stack.Query("SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_name = 'document_parts'"),
+            "0");
+
+  // ... and the new one starts: the coordinator and the worker apply 0004.
+  stack.StartCoordinator();
+  stack.StartWorker();
+  v1::Batch batch = stack.WaitForEnd(batch_id, seconds(180));
+  ASSERT_EQ(batch.state(), v1::BATCH_STATE_SUCCEEDED) << batch.ShortDebugString() << "\n"
+                                                      << stack.WorkerLogs().substr(0, 4000);
+  EXPECT_EQ(stack.Query("SELECT count(*) FROM schema_migrations "
+                        "WHERE version = '0004_document_parts'"),
+            "1");
+  EXPECT_EQ(stack.Query("SELECT split_policy FROM batches WHERE id = '" + batch_id + "'"), "AUTO");
+  for (const std::string id : {"up-1", "up-2", "up-3"}) {
+    ExpectStitched(stack, id, 3, 6);
+    EXPECT_EQ(stack.Query("SELECT part_count || '/' || parts_succeeded FROM documents "
+                          "WHERE document_id = '" +
+                          id + "'"),
+              "1/1")
+        << id;
+    EXPECT_EQ(stack.Query("SELECT first_page || '-' || last_page || ' ' || state "
+                          "FROM document_parts WHERE document_id = '" +
+                          id + "'"),
+              "1-0 SUCCEEDED")
+        << id << ": an upgraded row keeps last_page 0 (sent whole, pages never counted)";
+  }
+  json stats = stack.EmulatorStats();
+  EXPECT_EQ(MaxExecutions(stats), 1) << stats["lines"].dump();
+  EXPECT_EQ(stats["lines"]["executed_total"], 3);
 }
 
 }  // namespace

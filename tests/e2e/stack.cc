@@ -33,6 +33,15 @@ Stack::Stack(std::initializer_list<std::pair<const std::string, std::string>> em
   fs::create_directories(input_root_);
   fs::create_directories(storage_root_);
   emulator_ = std::make_unique<emulator::testing::EmulatorProcess>(emulator_flags);
+  StartCoordinator();
+}
+
+void Stack::StopCoordinator() {
+  stub_.reset();
+  coordinator_.reset();
+}
+
+void Stack::StartCoordinator() {
   testing::CoordinatorOptions options;
   options.database_url = db_.url();
   options.input_root = input_root_;
@@ -101,7 +110,8 @@ std::string Stack::WorkerLogs() const {
   return out;
 }
 
-v1::Batch Stack::SubmitDirectory(const std::string& dir, bool skip_existing, v1::Mode mode) {
+v1::Batch Stack::SubmitDirectory(const std::string& dir, bool skip_existing, v1::Mode mode,
+                                 const std::function<void(v1::SubmitDocumentsRequest&)>& tweak) {
   v1::SubmitDocumentsRequest request;
   request.set_request_id("e2e-" + std::to_string(getpid()) + "-" + dir + "-" +
                          std::to_string(submissions_++));
@@ -111,6 +121,7 @@ v1::Batch Stack::SubmitDirectory(const std::string& dir, bool skip_existing, v1:
   request.set_mode(mode);
   request.set_skip_existing(skip_existing);
   request.set_max_completion_tokens(4000);
+  if (tweak) tweak(request);
   v1::SubmitDocumentsResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));

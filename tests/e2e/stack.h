@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -53,12 +54,18 @@ class Stack {
   int StartWorker(const std::map<std::string, std::string>& flags = {},
                   const std::map<std::string, std::string>& env = {});
   testing::Subprocess& worker(int index) { return *workers_.at(index); }
+  /// Stops the coordinator (SIGTERM); StartCoordinator starts a new one on the
+  /// same database, as an upgrade does.
+  void StopCoordinator();
+  void StartCoordinator();
   /// Every worker's log, for failure messages and log assertions.
   std::string WorkerLogs() const;
 
-  /// SubmitDocuments for every PDF of inputs/<dir> (BATCH mode unless given).
-  v1::Batch SubmitDirectory(const std::string& dir, bool skip_existing = true,
-                            v1::Mode mode = v1::MODE_BATCH);
+  /// SubmitDocuments for every PDF of inputs/<dir> (BATCH mode unless given);
+  /// `tweak` may change the request before it is sent.
+  v1::Batch SubmitDirectory(
+      const std::string& dir, bool skip_existing = true, v1::Mode mode = v1::MODE_BATCH,
+      const std::function<void(v1::SubmitDocumentsRequest&)>& tweak = {});
   v1::Batch GetBatch(const std::string& batch_id);
   v1::CancelBatchResponse Cancel(const std::string& batch_id);
   /// Polls GetBatch until the batch reaches a final state (or `timeout`).

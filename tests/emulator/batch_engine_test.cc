@@ -416,6 +416,44 @@ TEST_F(EngineTest, FailingTheFirstAttemptOfEachLineConvergesOnRetry) {
   EXPECT_EQ(stats["lines"]["billed"]["doc-0"], 1);
 }
 
+TEST_F(EngineTest, IdenticalLinesResentAfterADeterministicFailureAreCounted) {
+  // doc-0 ends in length, doc-1 in a 400, doc-2 in a refusal (deterministic);
+  // doc-3 in a 503 (transient); doc-4 succeeds.
+  ASSERT_TRUE(emulator_->faults()
+                  .Configure(ParseJson(R"({"lines": [
+      {"custom_id": "^doc-0$", "kind": "length"},
+      {"custom_id": "^doc-1$", "kind": "bad_request"},
+      {"custom_id": "^doc-2$", "kind": "refusal"},
+      {"custom_id": "^doc-3$", "kind": "server_error", "status": 503, "attempts": 1}]})"))
+                  .ok());
+  const std::string content = Lines(5);
+  Create(AddFile(content));
+  Advance(100);
+  Advance(100);
+  Advance(100);
+  Json stats = emulator_->Stats();
+  EXPECT_EQ(stats["lines"]["deterministic_failures"], 3);
+  EXPECT_EQ(stats["lines"]["resent_after_deterministic_failure_total"], 0);
+
+  // The same five lines again: the three deterministic ones are counted; the
+  // transient 503 and the success are not.
+  Create(AddFile(content));
+  Advance(100);
+  Advance(100);
+  Advance(100);
+  stats = emulator_->Stats();
+  EXPECT_EQ(stats["lines"]["resent_after_deterministic_failure"],
+            Json({{"doc-0", 1}, {"doc-1", 1}, {"doc-2", 1}}));
+  EXPECT_EQ(stats["lines"]["resent_after_deterministic_failure_total"], 3);
+
+  // A changed line under the same custom_id (here: another PDF) is not a resend.
+  Create(AddFile(RequestLine("doc-0", TranscriptRequest(MakePdf({"First half"}))) + "\n"));
+  Advance(100);
+  Advance(100);
+  Advance(100);
+  EXPECT_EQ(emulator_->Stats()["lines"]["resent_after_deterministic_failure"]["doc-0"], 1);
+}
+
 TEST_F(EngineTest, BatchFaultsFailExpireAndStall) {
   ASSERT_TRUE(emulator_->faults()
                   .Configure(ParseJson(R"({"batches": [

@@ -280,7 +280,9 @@ void CheckInvariants(const std::string& database_url, const fs::path& storage_ro
     for (const auto& [id, n] : executed.items()) {
       const int64_t times = n.get<int64_t>();
       executions += times;
-      const auto& placed = rows[id];
+      // A part's custom_id is "<document_id>~p0001-0100"; a document's parts
+      // travel in the document's shard.
+      const auto& placed = rows[id.substr(0, id.find('~'))];
       if (times > static_cast<int64_t>(placed.size())) {
         overrun.Add(id + " executed " + std::to_string(times) + " times, in " +
                     std::to_string(placed.size()) + " shard(s)");
@@ -304,6 +306,34 @@ void CheckInvariants(const std::string& database_url, const fs::path& storage_ro
     }
     out << "checked: " << executions << " request lines executed for " << executed.size()
         << " custom_ids: none after it succeeded, none more often than it was sent\n";
+
+    // The retry rule (README, Guarantees): a line that failed for a reason an
+    // identical line cannot fix is changed (split) or given up, never re-sent.
+    FailureList resent_unchanged(
+        "request lines sent again unchanged after a deterministic failure (length, 4xx, "
+        "refusal, content filter)");
+    const json& lines = stats["lines"];
+    if (lines.contains("resent_after_deterministic_failure")) {
+      for (const auto& [id, n] : lines["resent_after_deterministic_failure"].items()) {
+        resent_unchanged.Add(id + " re-sent " + std::to_string(n.get<int64_t>()) + " time(s)");
+      }
+    } else {
+      resent_unchanged.Add("the emulator's stats have no lines.resent_after_deterministic_failure");
+    }
+    out << "checked: " << lines.value("deterministic_failures", int64_t{0})
+        << " lines answered with a deterministic failure (length, 4xx, refusal, content "
+           "filter), none re-sent unchanged\n";
+
+    // Without injected faults nothing fails transiently, so nothing may run twice.
+    const bool no_faults =
+        !stats.contains("faults_fired") || stats["faults_fired"].empty();
+    if (no_faults) {
+      FailureList twice("request lines executed twice in a run without injected faults");
+      for (const auto& [id, n] : executed.items()) {
+        if (n.get<int64_t>() > 1) twice.Add(id + " executed " + std::to_string(n.get<int64_t>()));
+      }
+      out << "checked: no injected faults fired, and no request line was executed twice\n";
+    }
   }
 
   // ---- Tokens -------------------------------------------------------------

@@ -9,6 +9,9 @@
 //     validation, e.g. token_limit_exceeded, are resubmitted and never ran);
 //   - no custom_id was sent again after it succeeded, and none ran more often
 //     than it was put into a shard;
+//   - no request line the emulator answered with a deterministic failure
+//     (length, 4xx, refusal, content filter) was sent again unchanged, and in
+//     a run where no injected fault fired no line was executed twice;
 //   - the tokens the emulator billed are the usage the database recorded;
 //   - no task is left running or stuck.
 // Failures are reported with ADD_FAILURE; what was checked is printed.

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "libs/pdf/document_planner.h"
 #include "libs/pdf/estimator.h"
 #include "libs/pdf/pdf_document.h"
 #include "tests/support/pdf_writer.h"
@@ -475,6 +476,7 @@ TEST(PdfSplitter, SplitsThreeThousandPagesInBoundedMemory) {
   ASSERT_TRUE(splitter.ok()) << splitter.status();
   const double open_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const long open_peak_kib = PeakRssKib();
   uint64_t written = 0;
   int pages_seen = 0;
   auto split = [&](int part_pages) {
@@ -491,6 +493,7 @@ TEST(PdfSplitter, SplitsThreeThousandPagesInBoundedMemory) {
   split(100);  // 30 parts
   const long peak_kib = PeakRssKib();
   const double growth_mb = static_cast<double>(peak_kib - base_kib) / 1024;
+  const double split_growth_mb = static_cast<double>(peak_kib - open_peak_kib) / 1024;
   ASSERT_EQ(pages_seen, 3000);
 
   start = std::chrono::steady_clock::now();
@@ -500,11 +503,13 @@ TEST(PdfSplitter, SplitsThreeThousandPagesInBoundedMemory) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "3000-page PDF of " << pdf_mb << " MB: open " << open_s
             << " s; 40-page parts: " << split_s << " s, " << pdf_mb / split_s << " MB/s of input, "
-            << static_cast<double>(written) / 1e6 << " MB written; peak RSS growth over "
-            << "30 parts: " << growth_mb << " MB\n";
-  // Stream data is read one stream at a time: the growth is qpdf's object
-  // cache, not the document.
+            << static_cast<double>(written) / 1e6 << " MB written; peak RSS growth: " << growth_mb
+            << " MB (" << split_growth_mb << " MB of it writing 30 parts)\n";
+  // Opening costs qpdf's object cache (~4 KiB per page, whatever the streams
+  // hold); writing reads stream data one stream at a time, so the parts add
+  // little on top, and nothing near the document's size.
   EXPECT_LT(growth_mb, 2 * pdf_mb);
+  EXPECT_LT(split_growth_mb, pdf_mb / 4);
 }
 
 TEST(Estimator, TextTokens) {
@@ -550,6 +555,123 @@ TEST(Estimator, OutputTokens) {
   EXPECT_EQ(PageOutputTokens(PageInfo{.text_bytes = 0}, {.output_tokens_per_blank_page = 100,
                                                          .output_tokens_per_page_overhead = 0}),
             100);
+}
+
+// --- PlanDocument: the one planner of the worker and the dry run.
+
+DocumentPlanOptions PlanOptions(SplitPolicy policy = SplitPolicy::kAuto, bool per_page = true) {
+  DocumentPlanOptions options;
+  options.model = "gpt-4.1-mini";
+  options.limits = MakePartLimits(100, 32ull << 20, 32768, 1047576, "prompt", "{}");
+  options.split_policy = policy;
+  options.per_page_schema = per_page;
+  return options;
+}
+
+absl::StatusOr<DocumentPlan> PlanPath(const fs::path& path, const DocumentPlanOptions& options) {
+  Fd fd(path);
+  return PlanDocument(fd.get(), fs::file_size(path), options);
+}
+
+TEST(PlanDocument, AShortDocumentIsOnePartSentAsItIs) {
+  TempDir dir;
+  WriteTextPdf(dir.path() / "short.pdf", NumberedPages(3, 20));
+  auto plan = PlanPath(dir.path() / "short.pdf", PlanOptions());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->page_count, 3);
+  ASSERT_EQ(plan->parts.size(), 1u);
+  EXPECT_FALSE(plan->split());
+  EXPECT_EQ(plan->parts[0].first_page, 1);
+  EXPECT_EQ(plan->parts[0].last_page, 3);
+  EXPECT_EQ(plan->parts[0].pdf_bytes, fs::file_size(dir.path() / "short.pdf"));
+  EXPECT_GT(plan->parts[0].input_tokens, 3 * 2424) << "three page images at least";
+}
+
+TEST(PlanDocument, ALongDocumentIsMeasuredPartByPart) {
+  TempDir dir;
+  WriteTextPdf(dir.path() / "long.pdf", NumberedPages(250, 20));
+  auto plan = PlanPath(dir.path() / "long.pdf", PlanOptions());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->page_count, 250);
+  ASSERT_EQ(plan->parts.size(), 3u);
+  auto splitter = OpenPath(dir.path() / "long.pdf");
+  ASSERT_TRUE(splitter.ok());
+  int next = 1;
+  for (const MeasuredPart& part : plan->parts) {
+    EXPECT_EQ(part.first_page, next);
+    EXPECT_LE(part.pages(), 100);
+    // The exact size of the part's own PDF, as prepare will write it.
+    EXPECT_EQ(part.pdf_bytes, *(*splitter)->PagesSize(part.first_page, part.last_page));
+    next = part.last_page + 1;
+  }
+  EXPECT_EQ(next, 251);
+}
+
+TEST(PlanDocument, PartsOverTheByteLimitAreHalvedAndOnePageOverItFails) {
+  TempDir dir;
+  WriteTextPdf(dir.path() / "doc.pdf", NumberedPages(40, 20));
+  DocumentPlanOptions options = PlanOptions();
+  auto splitter = OpenPath(dir.path() / "doc.pdf");
+  ASSERT_TRUE(splitter.ok());
+  // Room for about ten pages per request.
+  options.limits.max_bytes = *(*splitter)->PagesSize(1, 10);
+  auto plan = PlanPath(dir.path() / "doc.pdf", options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_GE(plan->parts.size(), 4u);
+  for (const MeasuredPart& part : plan->parts) EXPECT_LE(part.pdf_bytes, options.limits.max_bytes);
+
+  options.limits.max_bytes = 100;  // no page fits
+  auto refused = PlanPath(dir.path() / "doc.pdf", options);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(StatusText(refused.status()).find("alone is"), std::string::npos) << refused.status();
+  WriteTextPdf(dir.path() / "one.pdf", NumberedPages(1, 20));
+  auto one = PlanPath(dir.path() / "one.pdf", options);
+  ASSERT_EQ(one.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(StatusText(one.status()).find("has one page"), std::string::npos) << one.status();
+}
+
+TEST(PlanDocument, TheSplitPolicyDecidesWhatADocumentInPartsMayDo) {
+  TempDir dir;
+  WriteTextPdf(dir.path() / "long.pdf", NumberedPages(150, 20));
+  WriteTextPdf(dir.path() / "short.pdf", NumberedPages(2, 20));
+  const fs::path long_pdf = dir.path() / "long.pdf";
+  auto never = PlanPath(long_pdf, PlanOptions(SplitPolicy::kNever));
+  EXPECT_NE(StatusText(never.status()).find("split_policy is NEVER"), std::string::npos)
+      << never.status();
+  auto no_pages = PlanPath(long_pdf, PlanOptions(SplitPolicy::kAuto, /*per_page=*/false));
+  EXPECT_NE(StatusText(no_pages.status()).find("split_policy ALLOW"), std::string::npos)
+      << no_pages.status();
+  auto allowed = PlanPath(long_pdf, PlanOptions(SplitPolicy::kAllow, /*per_page=*/false));
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_EQ(allowed->parts.size(), 2u);
+  // A document that fits one request is never refused, whatever the policy.
+  EXPECT_TRUE(PlanPath(dir.path() / "short.pdf", PlanOptions(SplitPolicy::kNever)).ok());
+  EXPECT_EQ(ParseSplitPolicy("ALLOW"), SplitPolicy::kAllow);
+  EXPECT_EQ(ParseSplitPolicy("NEVER"), SplitPolicy::kNever);
+  EXPECT_EQ(ParseSplitPolicy(""), SplitPolicy::kAuto);
+}
+
+TEST(PlanDocument, EncryptedAndDamagedFilesFailWithTheirReason) {
+  TempDir dir;
+  WriteTextPdf(dir.path() / "plain.pdf", NumberedPages(3));
+  RewriteWithQpdf(dir.path() / "plain.pdf", dir.path() / "locked.pdf", "user", true, 0);
+  auto locked = PlanPath(dir.path() / "locked.pdf", PlanOptions());
+  ASSERT_EQ(locked.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(StatusText(locked.status()),
+            "cannot be sent: the PDF is encrypted (password-protected)");
+  WriteFile(dir.path() / "text.pdf", "just some text, not a PDF at all\n");
+  auto text = PlanPath(dir.path() / "text.pdf", PlanOptions());
+  EXPECT_EQ(StatusText(text.status()), "cannot be sent: not a PDF");
+}
+
+TEST(PageArrayProperty, FindsTheArrayOfPagesOrNothing) {
+  EXPECT_EQ(
+      PageArrayProperty(R"({"type":"object","properties":{"pages":{"type":"array",)"
+                        R"("items":{"type":"object","properties":{"page":{"type":"integer"}}}}}})"),
+      "pages");
+  EXPECT_EQ(PageArrayProperty(R"({"type":"object","properties":{"s":{"type":"string"}}})"),
+            std::nullopt);
+  EXPECT_EQ(PageArrayProperty("not json"), std::nullopt);
 }
 
 }  // namespace

@@ -50,12 +50,9 @@ TEST(ShardPlanningTest, CapsAreClampedToOpenAiLimits) {
   EXPECT_EQ(limits.max_requests, kHardMaxShardRequests);
 }
 
-TEST(ShardPlanningTest, FilenameAndTokenEstimate) {
+TEST(ShardPlanningTest, RequestFilename) {
   EXPECT_EQ(RequestFilename("a/b/report 1.pdf"), "report 1.pdf");
   EXPECT_EQ(RequestFilename("x.pdf"), "x.pdf");
-  WorkerConfig config;
-  config.pdf_bytes_per_token = 4;
-  EXPECT_EQ(EstimateInputTokens(config, "12345678", 400), 2 + 100);
 }
 
 TEST(PollScheduleTest, GrowsFromMinToMax) {
