@@ -47,10 +47,13 @@ build=${BATCHSCRIBE_BENCH_BUILD_DIR:-$here/build-bench}
 # GCC 12 reports false -Wrestrict positives in std::string code (GCC bug 105329).
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBATCHSCRIBE_WERROR=OFF >/dev/null
 # Only what the benchmarks run: the bench programs and the three services.
+# (The help text is read once: `grep -q` on a pipe would end cmake with SIGPIPE,
+# which pipefail turns into "no such target", and then everything was built.)
+known=$(cmake --build "$build" --target help 2>/dev/null || true)
 targets=()
 for t in bench-prepare bench-retrieve bench-durability bench-base64 bench-queue bench-api \
          batchscribe-coordinator batchscribe-worker openai-emulator; do
-  if cmake --build "$build" --target help 2>/dev/null | grep -q "^\.\.\. $t\$"; then
+  if grep -q "^\.\.\. $t\$" <<<"$known"; then
     targets+=(--target "$t")
   fi
 done

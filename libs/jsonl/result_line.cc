@@ -171,11 +171,13 @@ absl::StatusOr<ResultLine> ClassifyResultLine(std::string_view line) {
     if (code == "batch_cancelled") {
       result.outcome = LineOutcome::kCancelled;
       result.reason = "cancelled before it ran";
+      result.never_ran = true;
       return result;
     }
     result.outcome = LineOutcome::kRetryable;
     if (code == "batch_expired") {
       result.reason = "the OpenAI batch expired before this request ran";
+      result.never_ran = true;
     } else {
       result.reason = "request error" + (code.empty() ? "" : " " + code) +
                       (message.empty() ? "" : ": " + Truncate(message, 500));

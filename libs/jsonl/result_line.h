@@ -48,6 +48,9 @@ struct ResultLine {
   /// response.status_code, or -1 when the line had no response.
   int status_code = -1;
   std::string finish_reason;
+  /// The request never ran (batch_expired, batch_cancelled): sending it again
+  /// is not a second try, so it spends no attempt.
+  bool never_ran = false;
 };
 
 /// Classifies one line of an output or error file. NOT_FOUND only when not

@@ -17,7 +17,9 @@ DocumentOutcome DocumentOutcome::FromLine(const jsonl::ResultLine& line,
   out.document_id = line.custom_id;
   out.outcome = line.outcome;
   out.error = line.reason;
-  out.spend_attempt = line.outcome != jsonl::LineOutcome::kCancelled;
+  // A request that never ran (its batch expired or was cancelled first) was
+  // not tried: sending it again spends no attempt (issue 14, item 10).
+  out.spend_attempt = line.outcome != jsonl::LineOutcome::kCancelled && !line.never_ran;
   if (line.usage) {
     out.usage = *line.usage;
     out.billed = true;
@@ -36,6 +38,7 @@ DocumentOutcome DocumentOutcome::Missing(const std::string& document_id,
   if (openai_status == "expired") {
     out.outcome = jsonl::LineOutcome::kRetryable;
     out.error = "not executed before the OpenAI batch expired";
+    out.spend_attempt = false;
   } else if (openai_status == "cancelled") {
     out.outcome = jsonl::LineOutcome::kCancelled;
     out.error = "not executed before the OpenAI batch was cancelled";

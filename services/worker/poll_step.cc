@@ -5,7 +5,9 @@
 // transient (token_limit_exceeded: later, with backoff, no document attempt
 // spent; "Cannot find file": soon, re-uploading now and then), otherwise its
 // documents are retried in a new shard. A batch OpenAI no longer knows (404)
-// is lost: its documents are retried.
+// is lost: its documents are retried. Any other error of the call snoozes
+// (SnoozePaidWork): a burst of 429s or an outage never abandons a batch that
+// may have run.
 
 #include <algorithm>
 #include <cmath>
@@ -77,7 +79,7 @@ StepResult RunPoll(StepContext& ctx) {
         pipeline::AbandonShard(tx, batch_id, shard_id, reason, false);
       });
     }
-    return StepResult::FromStatus(b.status(), "polling OpenAI batch " + openai_id);
+    return SnoozePaidWork(ctx, *shard, b.status(), "polling OpenAI batch " + openai_id);
   }
 
   if (!b->IsTerminal()) {
@@ -101,7 +103,9 @@ StepResult RunPoll(StepContext& ctx) {
         delay,
         [batch_id, shard_id, status = b->status, polls, changed](pqxx::work& tx) {
           tx.exec_params(
-              "UPDATE shards SET openai_status = $3, polls = $4, update_time = now() "
+              "UPDATE shards SET openai_status = $3, polls = $4, consecutive_errors = 0, "
+              "  error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END, "
+              "  update_time = now() "
               "WHERE batch_id = $1 AND shard_id = $2 AND state = 'SUBMITTED'",
               batch_id, shard_id, status, polls);
           if (changed) pipeline::NotifyBatchChanged(tx, batch_id);
@@ -152,9 +156,10 @@ StepResult RunPoll(StepContext& ctx) {
   // completed, expired, cancelled: results (possibly partial) to fetch.
   return StepResult::Complete([batch_id, shard_id, b = *b](pqxx::work& tx) {
     auto r = tx.exec_params(
-        "UPDATE shards SET state = 'RETRIEVING', openai_status = $3, output_file_id = NULLIF($4, "
-        "''), "
-        "  error_file_id = NULLIF($5, ''), update_time = now() "
+        "UPDATE shards SET state = 'RETRIEVING', openai_status = $3, "
+        "  output_file_id = NULLIF($4, ''), error_file_id = NULLIF($5, ''), "
+        "  consecutive_errors = 0, "
+        "  error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END, update_time = now() "
         "WHERE batch_id = $1 AND shard_id = $2 AND state = 'SUBMITTED'",
         batch_id, shard_id, b.status, b.output_file_id, b.error_file_id);
     if (r.affected_rows() == 0) return;

@@ -34,7 +34,7 @@ absl::StatusOr<ShardRecord> LoadShard(pqxx::connection& conn, const std::string&
       "SELECT state, document_count, input_bytes, estimated_tokens, coalesce(input_file_id, ''), "
       "  coalesce(openai_batch_id, ''), coalesce(openai_status, ''), "
       "  coalesce(output_file_id, ''), coalesce(error_file_id, ''), polls, resubmits, "
-      "  extract(epoch from create_time)::bigint "
+      "  extract(epoch from create_time)::bigint, consecutive_errors "
       "FROM shards WHERE batch_id = $1 AND shard_id = $2",
       batch_id, shard_id);
   if (r.empty()) {
@@ -55,6 +55,7 @@ absl::StatusOr<ShardRecord> LoadShard(pqxx::connection& conn, const std::string&
   s.polls = r[0][9].as<int>();
   s.resubmits = r[0][10].as<int>();
   s.create_unix = r[0][11].as<int64_t>();
+  s.consecutive_errors = r[0][12].as<int>();
   return s;
 }
 

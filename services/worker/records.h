@@ -37,6 +37,8 @@ struct ShardRecord {
   std::string error_file_id;
   int polls = 0;
   int resubmits = 0;
+  /// Transient errors in a row of its poll and retrieve steps (0 after a success).
+  int consecutive_errors = 0;
   /// Unix seconds of the shard's creation (planning).
   int64_t create_unix = 0;
 };

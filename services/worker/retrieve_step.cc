@@ -253,7 +253,8 @@ class ResultReader {
     out.document_id = doc.document_id;
     bool all_succeeded = true;
     bool any_failed = false;
-    bool any_retry = false;      // spends an attempt
+    bool any_retry = false;      // to send again
+    bool any_spend = false;      // ... after a try that spends an attempt (not an expiry)
     bool any_cancelled = false;  // not executed: no attempt
     std::string failure, retry, cancelled, split;
     std::vector<PartAnswer> answers;
@@ -326,6 +327,7 @@ class ResultReader {
       } else {
         po.state = "PENDING";
         any_retry = true;
+        any_spend |= line.outcome.spend_attempt;
         all_succeeded = false;
         if (retry.empty()) retry = where + line.outcome.error;
       }
@@ -357,7 +359,7 @@ class ResultReader {
     out.outcome = any_cancelled && !any_retry && split.empty() ? jsonl::LineOutcome::kCancelled
                                                                : jsonl::LineOutcome::kRetryable;
     // Only a transient failure spends an attempt; a split changes the request.
-    out.spend_attempt = any_retry;
+    out.spend_attempt = any_spend;
     out.error = any_retry ? retry : (!split.empty() ? split : cancelled);
     return out;
   }
@@ -401,12 +403,12 @@ StepResult RunRetrieve(StepContext& ctx) {
   const fs::path errors_path = dir / std::string(storage::kShardErrorsFile);
   auto have_output = Fetch(ctx, shard->output_file_id, output_path);
   if (!have_output.ok()) {
-    return StepResult::FromStatus(have_output.status(), "downloading the output file");
+    return SnoozePaidWork(ctx, *shard, have_output.status(), "downloading the output file");
   }
   ctx.crash_points.Reach("retrieve.after_download");
   auto have_errors = Fetch(ctx, shard->error_file_id, errors_path);
   if (!have_errors.ok()) {
-    return StepResult::FromStatus(have_errors.status(), "downloading the error file");
+    return SnoozePaidWork(ctx, *shard, have_errors.status(), "downloading the error file");
   }
   if (ctx.stopped()) return StepResult::HandBack();
 
@@ -466,7 +468,8 @@ StepResult RunRetrieve(StepContext& ctx) {
     *tally =
         RecordOutcomes(tx, batch_id, shard_id, outcomes, pipeline::IsCancelState(*state), "plan");
     tx.exec_params(
-        "UPDATE shards SET state = 'DONE', update_time = now() "
+        "UPDATE shards SET state = 'DONE', consecutive_errors = 0, "
+        "  error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END, update_time = now() "
         "WHERE batch_id = $1 AND shard_id = $2 AND state = 'RETRIEVING'",
         batch_id, shard_id);
     pipeline::NotifyBatchChanged(tx, batch_id);

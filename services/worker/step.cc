@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "libs/common/logging.h"
 #include "libs/openai/api_error.h"
 #include "libs/pipeline/batch_progress.h"
+#include "services/worker/records.h"
 
 namespace batchscribe::worker {
 
@@ -76,6 +78,44 @@ StepResult StepResult::FromStatus(const absl::Status& status, const std::string&
     return Retry(error, api->retry_after);
   }
   return Retry(error);
+}
+
+std::chrono::milliseconds PaidWorkBackoff(int errors, double scale) {
+  constexpr double kFirstMs = 1000;
+  constexpr double kMaxMs = 3600.0 * 1000;  // an hour: OpenAI outages last minutes to hours
+  const double ms = std::min(kMaxMs, kFirstMs * std::pow(2.0, std::min(errors - 1, 30)));
+  return std::chrono::milliseconds(static_cast<int64_t>(std::max(1.0, ms * scale)));
+}
+
+StepResult SnoozePaidWork(const StepContext& ctx, const ShardRecord& shard,
+                          const absl::Status& status, const std::string& what) {
+  if (status.code() == absl::StatusCode::kCancelled) return StepResult::HandBack();
+  const int errors = shard.consecutive_errors + 1;
+  const std::string error = what + ": " + std::string(status.message());
+  std::chrono::milliseconds delay = PaidWorkBackoff(errors, ctx.config.task_backoff_scale);
+  if (auto api = openai::GetApiError(status); api && api->retry_after &&
+                                              api->retry_after->count() > 0) {
+    delay = std::max(delay, *api->retry_after);
+  }
+  if (errors >= 3) {
+    log::Error("OpenAI keeps failing for a shard that is paid for; still trying, not re-sending",
+               {{"batch_id", shard.batch_id},
+                {"shard_id", shard.shard_id},
+                {"openai_batch_id", shard.openai_batch_id},
+                {"errors_in_a_row", errors},
+                {"next_try_ms", static_cast<int64_t>(delay.count())},
+                {"error", error}});
+  }
+  return StepResult::Snooze(
+      delay,
+      [batch_id = shard.batch_id, shard_id = shard.shard_id, errors, error](pqxx::work& tx) {
+        tx.exec_params(
+            "UPDATE shards SET consecutive_errors = $3, error = $4, update_time = now() "
+            "WHERE batch_id = $1 AND shard_id = $2",
+            batch_id, shard_id, errors,
+            error.substr(0, 2000) + " (" + std::to_string(errors) + " in a row; retrying)");
+      },
+      error);
 }
 
 bool RunFenced(StepContext& ctx, const std::function<void(pqxx::work&)>& body) {

@@ -89,6 +89,21 @@ struct StepResult {
                                bool permanent_on_client_error = false);
 };
 
+struct ShardRecord;
+
+/// The rule for paid work (README, Guarantees): once an OpenAI batch may exist
+/// for a shard, its poll and retrieve steps never fail for good on an error of
+/// a call to OpenAI. The task snoozes, spending no attempt, after Retry-After
+/// when OpenAI gives one, else after a backoff that doubles with the shard's
+/// errors in a row (1 s, 2 s, ... at most an hour, times --task_backoff_scale);
+/// the shard records the count and the error, and the log says it loudly
+/// from the third error in a row on. CANCELLED hands the task back.
+StepResult SnoozePaidWork(const StepContext& ctx, const ShardRecord& shard,
+                          const absl::Status& status, const std::string& what);
+
+/// The backoff of SnoozePaidWork for `errors` errors in a row (>= 1).
+std::chrono::milliseconds PaidWorkBackoff(int errors, double scale);
+
 /// Runs `body` in a transaction that first locks the task row, fenced on its
 /// lease token, for the rare write a step makes before its outcome (the
 /// token-budget reservation). Returns false, having written nothing, when the

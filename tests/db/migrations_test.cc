@@ -44,6 +44,37 @@ TEST(ApplyMigrations, CreatesTheSchemaOnceAndIsIdempotent) {
             static_cast<int>(EmbeddedMigrations().size()));
 }
 
+// A database of version 4 with a shard at OpenAI upgrades to 5: the shard
+// keeps its row and starts with no errors in a row.
+TEST(ApplyMigrations, Version5UpgradesAShardInFlight) {
+  TestDatabase db;
+  std::vector<Migration> before;
+  for (const Migration& m : EmbeddedMigrations()) {
+    if (m.version < "0005") before.push_back(m);
+  }
+  ASSERT_EQ(before.size(), 4u);
+  {
+    pqxx::connection conn(db.url());
+    ASSERT_TRUE(ApplyMigrations(conn, before).ok());
+    pqxx::work tx(conn);
+    tx.exec(
+        "INSERT INTO batches (id, request_hash, state, model, mode, prompt, json_schema, "
+        "  max_completion_tokens, skip_existing) "
+        "VALUES ('b', 'h', 'RUNNING', 'gpt-4.1-mini', 'BATCH', 'p', '{}', 100, true)");
+    tx.exec(
+        "INSERT INTO shards (batch_id, shard_id, state, openai_batch_id) "
+        "VALUES ('b', 's0001', 'SUBMITTED', 'batch_abc')");
+    tx.commit();
+  }
+  auto upgraded = ApplyMigrations(db.url());
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status();
+  EXPECT_EQ(*upgraded, 1);
+  EXPECT_EQ(CountRows(db.url(),
+                      "SELECT count(*) FROM shards WHERE shard_id = 's0001' AND state = 'SUBMITTED' "
+                      "AND openai_batch_id = 'batch_abc' AND consecutive_errors = 0"),
+            1);
+}
+
 TEST(ApplyMigrations, ConcurrentStartsOnAnEmptyDatabaseDoNotRace) {
   TestDatabase db;
   constexpr int kStarters = 6;

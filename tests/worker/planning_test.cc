@@ -4,6 +4,7 @@
 
 #include "services/worker/poll_schedule.h"
 #include "services/worker/shard_planning.h"
+#include "services/worker/step.h"
 #include "services/worker/worker_flags.h"
 
 namespace batchscribe::worker {
@@ -53,6 +54,16 @@ TEST(ShardPlanningTest, CapsAreClampedToOpenAiLimits) {
 TEST(ShardPlanningTest, RequestFilename) {
   EXPECT_EQ(RequestFilename("a/b/report 1.pdf"), "report 1.pdf");
   EXPECT_EQ(RequestFilename("x.pdf"), "x.pdf");
+}
+
+TEST(PaidWorkBackoffTest, DoublesFromASecondUpToAnHourAndScales) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(PaidWorkBackoff(1, 1.0), milliseconds(1000));
+  EXPECT_EQ(PaidWorkBackoff(2, 1.0), milliseconds(2000));
+  EXPECT_EQ(PaidWorkBackoff(5, 1.0), milliseconds(16000));
+  EXPECT_EQ(PaidWorkBackoff(13, 1.0), milliseconds(3600 * 1000));
+  EXPECT_EQ(PaidWorkBackoff(1000, 1.0), milliseconds(3600 * 1000)) << "never overflows";
+  EXPECT_EQ(PaidWorkBackoff(3, 0.01), milliseconds(40));
 }
 
 TEST(PollScheduleTest, GrowsFromMinToMax) {

@@ -88,6 +88,7 @@ TEST(ResultLineTest, ExpiredAndCancelledLines) {
       R"({"id":"batch_req_123","custom_id":"request-3","response":null,"error":{"code":"batch_expired","message":"This request could not be executed before the completion window expired."}})");
   EXPECT_EQ(expired.outcome, LineOutcome::kRetryable);
   EXPECT_NE(expired.reason.find("expired"), std::string::npos);
+  EXPECT_TRUE(expired.never_ran) << "sending it again is not a second try";
   ResultLine cancelled = Classify(
       R"({"id":"batch_req_124","custom_id":"request-4","response":null,"error":{"code":"batch_cancelled","message":"cancelled"}})");
   EXPECT_EQ(cancelled.outcome, LineOutcome::kCancelled);
