@@ -177,6 +177,12 @@ class QpdfSplitter : public PdfSplitter {
       QPDFWriter writer(part);
       writer.setOutputPipeline(&pipeline);
       writer.setStaticID(true);  // same input and range -> same bytes
+      // Stream data as it is in the source: qpdf would otherwise decode and
+      // deflate every stream it can (zlib at ~40 MB/s, on every pass: the
+      // size count at planning and the write at prepare). A part is then no
+      // larger than its pages in the source and is written at copy speed.
+      writer.setCompressStreams(false);
+      writer.setDecodeLevel(qpdf_dl_none);
       writer.setLinearization(false);
       writer.setMinimumPDFVersion(source_->getPDFVersion(), source_->getExtensionLevel());
       writer.write();
