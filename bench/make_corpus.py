@@ -46,6 +46,16 @@ def pdf_string(text):
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
+def text_content(rng, doc_index, page):
+    """The content stream object of one page: a few lines of text in Helvetica."""
+    ops = ["BT", "/F1 11 Tf", "14 TL", "72 740 Td"]
+    for line in page_lines(rng, doc_index, page):
+        ops.append("(%s) Tj T*" % pdf_string(line))
+    ops.append("ET")
+    stream = "\n".join(ops).encode()
+    return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
+
+
 def write_objects(objects):
     """A PDF file of numbered objects (1 = catalog) with its xref table."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -84,12 +94,7 @@ def build_spread_pdf(doc_index, size, pages, seed, per_page=None):
             "/Resources << /Font << /F1 3 0 R >> /XObject << /Im0 %d 0 R >> >> >>"
             % (content_obj, image_obj)
         ).encode()
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 740 Td"]
-        for line in page_lines(rng, doc_index, i + 1):
-            ops.append("(%s) Tj T*" % pdf_string(line))
-        ops.append("ET")
-        stream = "\n".join(ops).encode()
-        objects[content_obj] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
+        objects[content_obj] = text_content(rng, doc_index, i + 1)
         objects[image_obj] = (
             b"<< /Type /XObject /Subtype /Image /Width %d /Height 1 /ColorSpace /DeviceGray "
             b"/BitsPerComponent 8 /Length %d >>\nstream\n%s\nendstream"
@@ -114,12 +119,7 @@ def build_pdf(doc_index, size, pages, seed):
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
             "/Resources << /Font << /F1 3 0 R >> >> >>" % content_obj
         ).encode()
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 740 Td"]
-        for line in page_lines(rng, doc_index, i + 1):
-            ops.append("(%s) Tj T*" % pdf_string(line))
-        ops.append("ET")
-        stream = "\n".join(ops).encode()
-        objects[content_obj] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
+        objects[content_obj] = text_content(rng, doc_index, i + 1)
     pad_obj = 4 + 2 * page_count
 
     def assemble(pad_bytes):

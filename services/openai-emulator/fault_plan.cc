@@ -163,9 +163,12 @@ absl::Status FaultPlan::Parse(const Json& config, uint64_t default_seed, Rules& 
       rule.fault.status = static_cast<int>(status);
       rule.fault.body = r.value("body", std::string("openai"));
       static const std::set<std::string> kBodies = {"openai", "html", "cf_bad_gateway",
-                                                    "insufficient_quota", "empty"};
+                                                    "insufficient_quota", "cannot_find_file",
+                                                    "empty"};
       if (!kBodies.count(rule.fault.body)) {
-        return Bad(where, "body must be openai|html|cf_bad_gateway|insufficient_quota|empty");
+        return Bad(where,
+                   "body must be openai|html|cf_bad_gateway|insufficient_quota|cannot_find_file|"
+                   "empty");
       }
       if (r.contains("retry_after")) {
         rule.fault.retry_after = NumberOrString(r["retry_after"]);

@@ -57,14 +57,18 @@ Reservation Reserve(StepContext& ctx, const std::string& model, int64_t budget) 
   return out;
 }
 
-// The file named by the shard is gone at OpenAI (input files expire, or the
-// create said so): upload it again.
+// The create says the shard's input file is not there: a 404, or the real
+// API's 400 "Cannot find file ..." with param "file_id" (also seen for a few
+// seconds right after an upload) or "input_file_id".
 bool InputFileMissing(const absl::Status& status) {
   auto api = openai::GetApiError(status);
   if (!api) return false;
   if (api->http_status == 404) return true;
-  return api->http_status == 400 && api->param == "input_file_id";
+  return api->http_status == 400 && (api->param == "input_file_id" || api->param == "file_id");
 }
+
+// Creates that miss the same file before it is uploaded again (issue 14, item 7).
+constexpr int kCreateMissesBeforeReupload = 3;
 
 }  // namespace
 
@@ -173,16 +177,44 @@ StepResult RunSubmit(StepContext& ctx) {
     }
     if (!result.ok()) {
       if (InputFileMissing(result.status())) {
-        log::Warn("input file rejected at create: uploading it again",
+        // The same file a few times first (it may not be visible yet), then a
+        // fresh upload, at most max_resubmits times: never a loop of uploads.
+        const int misses = shard->consecutive_errors + 1;
+        const std::string reason = "OpenAI cannot find the input file " + shard->input_file_id +
+                                   " at create: " + std::string(result.status().message());
+        log::Warn("input file rejected at create",
                   {{"batch_id", batch_id},
                    {"shard_id", shard_id},
+                   {"misses_in_a_row", misses},
+                   {"uploads_so_far", shard->resubmits + 1},
                    {"error", std::string(result.status().message())}});
-        return StepResult::Complete([batch_id, shard_id](pqxx::work& tx) {
+        if (misses < kCreateMissesBeforeReupload) {
+          return StepResult::Snooze(
+              PaidWorkBackoff(misses, ctx.config.task_backoff_scale),
+              [batch_id, shard_id, misses, reason](pqxx::work& tx) {
+                tx.exec_params(
+                    "UPDATE shards SET consecutive_errors = $3, error = $4, update_time = now() "
+                    "WHERE batch_id = $1 AND shard_id = $2",
+                    batch_id, shard_id, misses, reason.substr(0, 2000));
+              },
+              reason);
+        }
+        if (shard->resubmits >= ctx.config.max_resubmits) {
+          const std::string why = reason + " (uploaded " + std::to_string(shard->resubmits + 1) +
+                                  " times; giving up on this shard)";
+          return StepResult::Complete([batch_id, shard_id, why](pqxx::work& tx) {
+            if (!pipeline::LockBatch(tx, batch_id)) return;
+            pipeline::AbandonShard(tx, batch_id, shard_id, why, false);
+          });
+        }
+        return StepResult::Complete([batch_id, shard_id, reason](pqxx::work& tx) {
           tx.exec_params(
-              "UPDATE shards SET state = 'PLANNED', input_file_id = NULL, update_time = now() "
+              "UPDATE shards SET state = 'PLANNED', input_file_id = NULL, "
+              "  resubmits = resubmits + 1, consecutive_errors = 0, error = $3, "
+              "  update_time = now() "
               "WHERE batch_id = $1 AND shard_id = $2 AND state IN ('UPLOADED', 'SUBMITTED') "
               "  AND openai_batch_id IS NULL",
-              batch_id, shard_id);
+              batch_id, shard_id, reason.substr(0, 2000) + " (uploading it again)");
           queue::NewTask prepare{"prepare", batch_id + "/" + shard_id, batch_id};
           queue::Enqueue(tx, prepare);
         });
@@ -233,6 +265,7 @@ StepResult RunSubmit(StepContext& ctx) {
     tx.exec_params(
         "UPDATE shards SET state = 'SUBMITTED', openai_batch_id = $3, openai_status = $4, "
         "  submit_time = coalesce(submit_time, now()), polls = 0, error = NULL, "
+        "  consecutive_errors = 0, "
         "  update_time = now() WHERE batch_id = $1 AND shard_id = $2",
         batch_id, shard_id, created.id, created.status);
     tx.exec_params(

@@ -82,6 +82,10 @@ void AddWorkerFlags(CLI::App& app, WorkerFlags& f) {
   app.add_option("--token_budget", f.token_budget,
                  "Enqueued input-token budget per model: model=tokens,...")
       ->envname("BATCHSCRIBE_TOKEN_BUDGET");
+  app.add_option("--max_resubmits", f.max_resubmits,
+                 "Times a shard is created again after OpenAI rejected its batch for a "
+                 "transient reason or could not find its input file (a fresh upload each)")
+      ->envname("BATCHSCRIBE_MAX_RESUBMITS");
   app.add_option("--resubmit_backoff_ms", f.resubmit_backoff_ms,
                  "First wait before resubmitting after token_limit_exceeded (doubles, max 1 h)")
       ->envname("BATCHSCRIBE_RESUBMIT_BACKOFF_MS");
@@ -174,6 +178,7 @@ absl::StatusOr<WorkerConfig> BuildConfig(const WorkerFlags& f) {
   if (!budgets.ok()) return budgets.status();
   c.token_budgets = *budgets;
   c.resubmit_backoff = std::chrono::milliseconds(std::max(1, f.resubmit_backoff_ms));
+  c.max_resubmits = std::max(0, f.max_resubmits);
   c.budget_wait = std::chrono::milliseconds(std::max(1, f.budget_wait_ms));
   c.sync_concurrency = std::max(1, f.sync_concurrency);
   c.sweep_interval = std::chrono::milliseconds(std::max(0, f.sweep_interval_ms));

@@ -35,6 +35,7 @@ struct WorkerFlags {
   int64_t max_part_bytes = 32LL * 1024 * 1024;  // pdf::kDefaultMaxPartBytes
   std::string token_budget;
   int resubmit_backoff_ms = 60000;
+  int max_resubmits = 30;
   int budget_wait_ms = 30000;
   std::string price_table;
   int sync_concurrency = 4;

@@ -653,6 +653,72 @@ TEST(FaultSuite, BurstsOf429OnPaidWorkNeverResendIt) {
       " shards, none abandoned");
 }
 
+// Issue 14, item 7: a create answered "Cannot find file" (the real 400 with
+// param file_id, also seen right after an upload) sent the shard back to
+// prepare every time, with no limit. Now the same file is tried three times,
+// then uploaded again, at most --max_resubmits times, then the documents are
+// retried in a new shard, spending an attempt: uploads stay bounded.
+TEST(FaultSuite, CreatesThatCannotFindTheFileUploadItAgainALimitedNumberOfTimes) {
+  {
+    // Four misses: three on the first upload, one on the second, then it works.
+    const json faults = {{"http",
+                          {{{"match", "^POST /v1/batches$"},
+                            {"status", 400},
+                            {"body", "cannot_find_file"},
+                            {"count", 4}}}}};
+    FaultStackOptions options;
+    options.workers = 1;
+    options.emulator_flags = {{"--faults", faults.dump()}};
+    FaultStack stack(options);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    const auto paths = WritePdfCorpus(stack.input_root(), "miss", "miss-", 8);
+    const std::string name = stack.Submit(paths, "miss");
+    stack.WaitForBatches({name}, FinishTimeout());
+    ExpectEveryRuleFired(stack);
+    CheckAll(stack);
+    EXPECT_EQ(DocumentStates(stack.database_url())["SUCCEEDED"], 8);
+    const json stats = stack.emulator().Stats();
+    EXPECT_EQ(stats["files"]["uploaded"], 2) << "the same file three times, then one upload more";
+    pqxx::connection conn(stack.database_url());
+    pqxx::read_transaction tx(conn);
+    EXPECT_EQ(tx.exec("SELECT max(resubmits) FROM shards")[0][0].as<int>(), 1);
+    EXPECT_EQ(tx.exec("SELECT max(attempts) FROM documents")[0][0].as<int>(), 1);
+    Say("checked: 4 creates that could not find the file: 2 uploads, every document SUCCEEDED "
+        "with one attempt");
+  }
+  {
+    // Never found: bounded by --max_resubmits and the documents' attempts.
+    const json faults = {{"http",
+                          {{{"match", "^POST /v1/batches$"},
+                            {"status", 400},
+                            {"body", "cannot_find_file"},
+                            {"count", 100000}}}}};
+    FaultStackOptions options;
+    options.workers = 1;
+    options.emulator_flags = {{"--faults", faults.dump()}};
+    options.worker_flags = {{"--max_resubmits", "1"}};
+    FaultStack stack(options);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    const auto paths = WritePdfCorpus(stack.input_root(), "never", "never-", 4);
+    const std::string name = stack.Submit(paths, "never");
+    stack.WaitForBatches({name}, FinishTimeout());
+    CheckAll(stack);
+    const auto rows = DocumentRows(stack.database_url());
+    int max_attempts = 0;
+    for (const auto& [id, row] : rows) {
+      EXPECT_EQ(row.state, "FAILED") << id;
+      EXPECT_NE(row.error.find("cannot find the input file"), std::string::npos) << row.error;
+      max_attempts = std::max(max_attempts, row.attempts);
+    }
+    const json stats = stack.emulator().Stats();
+    const int uploads = stats["files"]["uploaded"].get<int>();
+    EXPECT_LE(uploads, 2 * max_attempts) << "uploads are not bounded";
+    EXPECT_EQ(stats["lines"]["executed_total"], 0);
+    Say("checked: a file OpenAI never finds: " + std::to_string(uploads) + " uploads over " +
+        std::to_string(max_attempts) + " attempt(s), every document FAILED with the reason");
+  }
+}
+
 TEST(FaultSuite, BatchFaults) {
   const json faults = {{"batches",
                         {
