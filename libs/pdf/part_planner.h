@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "libs/pdf/estimator.h"
+#include "libs/pdf/part_ids.h"
 #include "libs/pdf/pdf_document.h"
 
 namespace batchscribe::pdf {
@@ -67,25 +68,5 @@ PlannedPart EstimateRange(std::string_view model, const PdfInfo& info, int first
 std::pair<PlannedPart, PlannedPart> SplitRange(std::string_view model, const PdfInfo& info,
                                                int first, int last, const PartLimits& limits,
                                                const EstimatorOptions& options = {});
-
-/// The custom_id of a part: the document id alone when the document is one
-/// part, else "<document_id>~p0001-0040" (document ids never contain '~').
-std::string PartCustomId(std::string_view document_id, int part_count, int first_page,
-                         int last_page);
-
-/// Parses a custom_id back: document id and range (0, 0 for a whole document).
-struct ParsedCustomId {
-  std::string document_id;
-  int first_page = 0;
-  int last_page = 0;
-};
-ParsedCustomId ParsePartCustomId(std::string_view custom_id);
-
-/// The filename sent with a document's PDF: the last component of its path
-/// ("a/b/report.pdf" -> "report.pdf"), "document.pdf" when that is empty.
-std::string RequestFilename(std::string_view path);
-
-/// The filename sent with a part's PDF: "report.pdf" -> "report.p0001-0040.pdf".
-std::string PartFilename(std::string_view filename, int part_count, int first_page, int last_page);
 
 }  // namespace batchscribe::pdf

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "libs/pdf/part_planner.h"
+#include "libs/pdf/part_ids.h"
 #include "libs/queue/task_queue.h"
 #include "libs/storage/layout.h"
 #include "services/coordinator/proto_convert.h"
