@@ -385,9 +385,9 @@ int RunDocuments(const CommandContext& ctx, const DocumentsArgs& args) {
     table.AddRow({d.document_id(), StateName(d.state()), std::to_string(d.attempts()),
                   d.shard_id().empty() ? "-" : d.shard_id(), FormatBytes(d.size_bytes()),
                   d.page_count() > 0 ? FormatCount(d.page_count()) : "-",
-                  d.part_count() > 0 ? FormatCount(d.parts_succeeded()) + "/" +
-                                           FormatCount(d.part_count())
-                                     : "-",
+                  d.part_count() > 0
+                      ? FormatCount(d.parts_succeeded()) + "/" + FormatCount(d.part_count())
+                      : "-",
                   FormatUsd(d.cost_usd()), detail});
   }
   table.Print(*ctx.out);

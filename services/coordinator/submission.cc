@@ -237,7 +237,8 @@ absl::Status SubmissionValidator::CheckFields(const v1::SubmitDocumentsRequest& 
                        " tokens (0 = that cap)");
   }
   if (!v1::SplitPolicy_IsValid(request.split_policy())) {
-    return Invalid("split_policy", "unknown split policy " + std::to_string(request.split_policy()));
+    return Invalid("split_policy",
+                   "unknown split policy " + std::to_string(request.split_policy()));
   }
   if (!v1::Mode_IsValid(request.mode())) return Invalid("mode", "unknown mode");
   if (request.labels_size() > static_cast<int>(kMaxLabels)) {

@@ -76,8 +76,8 @@ class Accounting {
   std::map<std::string, int64_t> lines_executed_;
   std::map<std::string, int64_t> lines_billed_;
   int64_t lines_rejected_limits_ = 0;
-  std::set<uint64_t> deterministic_failures_;              // fingerprints
-  std::map<std::string, int64_t> resent_after_failure_;   // custom_id -> times
+  std::set<uint64_t> deterministic_failures_;            // fingerprints
+  std::map<std::string, int64_t> resent_after_failure_;  // custom_id -> times
   // model -> mode -> tokens
   std::map<std::string, std::map<std::string, Tokens>> tokens_;
 };

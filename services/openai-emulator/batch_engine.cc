@@ -27,10 +27,9 @@ bool IsDeterministicAnswer(const Json& response) {
     return false;
   }
   const Json& choice = body["choices"][0];
-  const std::string reason =
-      choice.contains("finish_reason") && choice["finish_reason"].is_string()
-          ? choice["finish_reason"].get<std::string>()
-          : "";
+  const std::string reason = choice.contains("finish_reason") && choice["finish_reason"].is_string()
+                                 ? choice["finish_reason"].get<std::string>()
+                                 : "";
   if (reason == "length" || reason == "content_filter") return true;
   return choice.contains("message") && choice["message"].is_object() &&
          choice["message"].contains("refusal") && choice["message"]["refusal"].is_string();

@@ -152,7 +152,7 @@ class BatchEngine {
       std::string custom_id;
       bool billed;
       int64_t input_tokens, output_tokens;
-      bool over_limit;  // refused for its size (ChatCompleter's limits)
+      bool over_limit;       // refused for its size (ChatCompleter's limits)
       uint64_t fingerprint;  // of the request line's bytes (never 0)
       bool deterministic;    // an answer that re-sending this line cannot change
     };

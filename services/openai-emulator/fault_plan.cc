@@ -162,9 +162,8 @@ absl::Status FaultPlan::Parse(const Json& config, uint64_t default_seed, Rules& 
       if (status < 400 || status > 599) return Bad(where, "status must be 400..599");
       rule.fault.status = static_cast<int>(status);
       rule.fault.body = r.value("body", std::string("openai"));
-      static const std::set<std::string> kBodies = {"openai", "html", "cf_bad_gateway",
-                                                    "insufficient_quota", "cannot_find_file",
-                                                    "empty"};
+      static const std::set<std::string> kBodies = {
+          "openai", "html", "cf_bad_gateway", "insufficient_quota", "cannot_find_file", "empty"};
       if (!kBodies.count(rule.fault.body)) {
         return Bad(where,
                    "body must be openai|html|cf_bad_gateway|insufficient_quota|cannot_find_file|"

@@ -247,13 +247,13 @@ bool ApiServer::ApplyFault(const HttpFault& fault, const httplib::Request& req,
   } else if (fault.body == "cannot_find_file") {
     // The real API's answer to a create whose input file it cannot see (also
     // for a few seconds right after the upload): 400, param "file_id".
-    Json body = {{"error",
-                  {{"message", "Cannot find file, or organization " +
-                                   emulator_->options().organization +
-                                   " does not have access to it."},
-                   {"type", "invalid_request_error"},
-                   {"param", "file_id"},
-                   {"code", nullptr}}}};
+    Json body = {
+        {"error",
+         {{"message", "Cannot find file, or organization " + emulator_->options().organization +
+                          " does not have access to it."},
+          {"type", "invalid_request_error"},
+          {"param", "file_id"},
+          {"code", nullptr}}}};
     res.set_content(Dump(body), kJson);
   } else if (fault.body == "empty") {
     res.set_content("", "text/plain");
