@@ -102,12 +102,11 @@ StepResult RunPoll(StepContext& ctx) {
     return StepResult::Snooze(
         delay,
         [batch_id, shard_id, status = b->status, polls, changed](pqxx::work& tx) {
-          tx.exec_params(
-              "UPDATE shards SET openai_status = $3, polls = $4, consecutive_errors = 0, "
-              "  error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END, "
-              "  update_time = now() "
-              "WHERE batch_id = $1 AND shard_id = $2 AND state = 'SUBMITTED'",
-              batch_id, shard_id, status, polls);
+          tx.exec_params(std::string("UPDATE shards SET openai_status = $3, polls = $4, ") +
+                             kShardErrorsClearedSql +
+                             ", update_time = now() "
+                             "WHERE batch_id = $1 AND shard_id = $2 AND state = 'SUBMITTED'",
+                         batch_id, shard_id, status, polls);
           if (changed) pipeline::NotifyBatchChanged(tx, batch_id);
         },
         "OpenAI batch " + openai_id + " is " + b->status);
@@ -158,9 +157,10 @@ StepResult RunPoll(StepContext& ctx) {
     auto r = tx.exec_params(
         "UPDATE shards SET state = 'RETRIEVING', openai_status = $3, "
         "  output_file_id = NULLIF($4, ''), error_file_id = NULLIF($5, ''), "
-        "  consecutive_errors = 0, "
-        "  error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END, update_time = now() "
-        "WHERE batch_id = $1 AND shard_id = $2 AND state = 'SUBMITTED'",
+        "  " +
+            std::string(kShardErrorsClearedSql) +
+            ", update_time = now() "
+            "WHERE batch_id = $1 AND shard_id = $2 AND state = 'SUBMITTED'",
         batch_id, shard_id, b.status, b.output_file_id, b.error_file_id);
     if (r.affected_rows() == 0) return;
     queue::NewTask retrieve{"retrieve", batch_id + "/" + shard_id, batch_id};

@@ -75,10 +75,7 @@ struct Slot {
   size_t part = 0;
 };
 
-std::string Pages(int first, int last) {
-  return first == last ? "page " + std::to_string(first)
-                       : "pages " + std::to_string(first) + "-" + std::to_string(last);
-}
+using pdf::PagesText;
 
 // Streams the result files line by line and settles each line as it comes:
 // classify, validate, write the transcript (or, for a document in parts, the
@@ -225,7 +222,7 @@ class ResultReader {
       if (last > first) {
         seen.split = true;  // the same request would be cut again: send its halves
       } else {
-        seen.outcome.error = (last == first ? Pages(first, last) + " alone needs"
+        seen.outcome.error = (last == first ? PagesText(first, last) + " alone needs"
                                             : std::string("the document needs")) +
                              " more than max_completion_tokens (" +
                              std::to_string(batch_.max_completion_tokens) +
@@ -271,8 +268,8 @@ class ResultReader {
         continue;
       }
       std::optional<Seen>& seen = seen_[d][p];
-      Seen line = seen ? std::move(*seen)
-                       : Seen{DocumentOutcome::Missing(doc.document_id, openai_status)};
+      Seen line =
+          seen ? std::move(*seen) : Seen{DocumentOutcome::Missing(doc.document_id, openai_status)};
       PartOutcome po;
       po.document_id = doc.document_id;
       po.first_page = part.first_page;
@@ -287,24 +284,27 @@ class ResultReader {
       out.cost_usd += line.outcome.cost_usd;
       out.sync_cost_usd += line.outcome.sync_cost_usd;
       out.billed |= line.outcome.billed;
-      const std::string where = doc.whole() ? "" : Pages(part.first_page, part.last_page) + ": ";
+      const std::string where =
+          doc.whole() ? "" : PagesText(part.first_page, part.last_page) + ": ";
       if (line.split) {
         const int last = part.last_page > 0 ? part.last_page : doc.page_count;
         po.state = "SPLIT";
         po.last_page = part.last_page;
         po.split_at = part.first_page + (last - part.first_page) / 2;
         po.error = "cut at max_completion_tokens (finish_reason=length): split into " +
-                   Pages(part.first_page, po.split_at) + " and " + Pages(po.split_at + 1, last);
+                   PagesText(part.first_page, po.split_at) + " and " +
+                   PagesText(po.split_at + 1, last);
         if (part.last_page == 0) {
           // An upgraded whole-document row: its pages are known now.
           po.state = "FAILED";
-          po.error = "the document needs more than max_completion_tokens output tokens; "
-                     "retry the batch to plan it in parts";
+          po.error =
+              "the document needs more than max_completion_tokens output tokens; "
+              "retry the batch to plan it in parts";
           any_failed = true;
           if (failure.empty()) failure = po.error;
         }
         all_succeeded = false;
-        if (split.empty()) split = Pages(part.first_page, last) + " " + po.error;
+        if (split.empty()) split = PagesText(part.first_page, last) + " " + po.error;
       } else if (line.outcome.outcome == jsonl::LineOutcome::kSucceeded) {
         po.state = "SUCCEEDED";
         po.answer_path = line.answer_path;
@@ -447,34 +447,34 @@ StepResult RunRetrieve(StepContext& ctx) {
 
   const ParseStats& stats = reader.stats();
   const int64_t answered = reader.answered();
-  log::Info("shard results reconciled", {{"batch_id", batch_id},
-                                         {"shard_id", shard_id},
-                                         {"openai_status", shard->openai_status},
-                                         {"documents", docs.size()},
-                                         {"lines", stats.lines},
-                                         {"transcripts", stats.transcripts},
-                                         {"parts", static_cast<int64_t>(reader.expected())},
-                                         {"missing", static_cast<int64_t>(reader.expected()) - answered},
-                                         {"unusable_lines", stats.unusable},
-                                         {"unknown_lines", stats.unknown},
-                                         {"duplicate_lines", stats.duplicates}});
+  log::Info("shard results reconciled",
+            {{"batch_id", batch_id},
+             {"shard_id", shard_id},
+             {"openai_status", shard->openai_status},
+             {"documents", docs.size()},
+             {"lines", stats.lines},
+             {"transcripts", stats.transcripts},
+             {"parts", static_cast<int64_t>(reader.expected())},
+             {"missing", static_cast<int64_t>(reader.expected()) - answered},
+             {"unusable_lines", stats.unusable},
+             {"unknown_lines", stats.unknown},
+             {"duplicate_lines", stats.duplicates}});
   auto tally = std::make_shared<OutcomeTally>();
-  StepResult result = StepResult::Complete([batch_id, shard_id, outcomes = std::move(outcomes),
-                                            part_outcomes = std::move(part_outcomes),
-                                            tally](pqxx::work& tx) {
-    auto state = pipeline::LockBatch(tx, batch_id);
-    if (!state) return;
-    RecordPartOutcomes(tx, batch_id, shard_id, part_outcomes);
-    *tally =
-        RecordOutcomes(tx, batch_id, shard_id, outcomes, pipeline::IsCancelState(*state), "plan");
-    tx.exec_params(
-        "UPDATE shards SET state = 'DONE', consecutive_errors = 0, "
-        "  error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END, update_time = now() "
-        "WHERE batch_id = $1 AND shard_id = $2 AND state = 'RETRIEVING'",
-        batch_id, shard_id);
-    pipeline::NotifyBatchChanged(tx, batch_id);
-    pipeline::FinishBatchIfSettled(tx, batch_id);
-  });
+  StepResult result =
+      StepResult::Complete([batch_id, shard_id, outcomes = std::move(outcomes),
+                            part_outcomes = std::move(part_outcomes), tally](pqxx::work& tx) {
+        auto state = pipeline::LockBatch(tx, batch_id);
+        if (!state) return;
+        RecordPartOutcomes(tx, batch_id, shard_id, part_outcomes);
+        *tally = RecordOutcomes(tx, batch_id, shard_id, outcomes, pipeline::IsCancelState(*state),
+                                "plan");
+        tx.exec_params(std::string("UPDATE shards SET state = 'DONE', ") + kShardErrorsClearedSql +
+                           ", update_time = now() "
+                           "WHERE batch_id = $1 AND shard_id = $2 AND state = 'RETRIEVING'",
+                       batch_id, shard_id);
+        pipeline::NotifyBatchChanged(tx, batch_id);
+        pipeline::FinishBatchIfSettled(tx, batch_id);
+      });
   result.after_commit = [tally, &metrics = ctx.metrics, model = batch->model] {
     RecordTallyMetrics(metrics, model, "batch", *tally);
   };

@@ -93,8 +93,8 @@ StepResult SnoozePaidWork(const StepContext& ctx, const ShardRecord& shard,
   const int errors = shard.consecutive_errors + 1;
   const std::string error = what + ": " + std::string(status.message());
   std::chrono::milliseconds delay = PaidWorkBackoff(errors, ctx.config.task_backoff_scale);
-  if (auto api = openai::GetApiError(status); api && api->retry_after &&
-                                              api->retry_after->count() > 0) {
+  if (auto api = openai::GetApiError(status);
+      api && api->retry_after && api->retry_after->count() > 0) {
     delay = std::max(delay, *api->retry_after);
   }
   if (errors >= 3) {
@@ -109,13 +109,18 @@ StepResult SnoozePaidWork(const StepContext& ctx, const ShardRecord& shard,
   return StepResult::Snooze(
       delay,
       [batch_id = shard.batch_id, shard_id = shard.shard_id, errors, error](pqxx::work& tx) {
-        tx.exec_params(
-            "UPDATE shards SET consecutive_errors = $3, error = $4, update_time = now() "
-            "WHERE batch_id = $1 AND shard_id = $2",
-            batch_id, shard_id, errors,
-            error.substr(0, 2000) + " (" + std::to_string(errors) + " in a row; retrying)");
+        RecordShardErrors(tx, batch_id, shard_id, errors, error);
       },
       error);
+}
+
+void RecordShardErrors(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
+                       int errors, const std::string& error) {
+  tx.exec_params(
+      "UPDATE shards SET consecutive_errors = $3, error = $4, update_time = now() "
+      "WHERE batch_id = $1 AND shard_id = $2",
+      batch_id, shard_id, errors,
+      error.substr(0, 2000) + " (" + std::to_string(errors) + " in a row; retrying)");
 }
 
 bool RunFenced(StepContext& ctx, const std::function<void(pqxx::work&)>& body) {

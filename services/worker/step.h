@@ -97,9 +97,22 @@ struct ShardRecord;
 /// when OpenAI gives one, else after a backoff that doubles with the shard's
 /// errors in a row (1 s, 2 s, ... at most an hour, times --task_backoff_scale);
 /// the shard records the count and the error, and the log says it loudly
-/// from the third error in a row on. CANCELLED hands the task back.
+/// from the third error in a row on. CANCELLED hands the task back. What is
+/// repeated is a GET of the batch or of a result file (free, idempotent): no
+/// request line is ever sent again from here, and giving up instead would
+/// re-send lines OpenAI may already have run and billed.
 StepResult SnoozePaidWork(const StepContext& ctx, const ShardRecord& shard,
                           const absl::Status& status, const std::string& what);
+
+/// Records that the shard's last `errors` calls in a row failed, the last with
+/// `error` (shown as the shard's error: "... (N in a row; retrying)").
+void RecordShardErrors(pqxx::work& tx, const std::string& batch_id, const std::string& shard_id,
+                       int errors, const std::string& error);
+
+/// The SET items of an UPDATE of shards after a call that succeeded: no errors
+/// in a row, and the error RecordShardErrors wrote is gone.
+inline constexpr const char* kShardErrorsClearedSql =
+    "consecutive_errors = 0, error = CASE WHEN consecutive_errors > 0 THEN NULL ELSE error END";
 
 /// The backoff of SnoozePaidWork for `errors` errors in a row (>= 1).
 std::chrono::milliseconds PaidWorkBackoff(int errors, double scale);

@@ -192,10 +192,7 @@ StepResult RunSubmit(StepContext& ctx) {
           return StepResult::Snooze(
               PaidWorkBackoff(misses, ctx.config.task_backoff_scale),
               [batch_id, shard_id, misses, reason](pqxx::work& tx) {
-                tx.exec_params(
-                    "UPDATE shards SET consecutive_errors = $3, error = $4, update_time = now() "
-                    "WHERE batch_id = $1 AND shard_id = $2",
-                    batch_id, shard_id, misses, reason.substr(0, 2000));
+                RecordShardErrors(tx, batch_id, shard_id, misses, reason);
               },
               reason);
         }

@@ -550,7 +550,9 @@ TEST(FaultSuite, LineFaults) {
       {"zero-", "SUCCEEDED"}, {"mal-", "SUCCEEDED"}, {"len-", "FAILED"},
       {"refuse-", "FAILED"},  {"filter-", "FAILED"}, {"bad-", "FAILED"}};
   const std::map<std::string, std::string> reasons = {
-      {"refuse-", "refused"}, {"filter-", "content filter"}, {"bad-", "HTTP 400"},
+      {"refuse-", "refused"},
+      {"filter-", "content filter"},
+      {"bad-", "HTTP 400"},
       {"len-", "alone needs more than max_completion_tokens"}};
   std::vector<std::string> mixed;
   for (const auto& [prefix, state] : expected) {
@@ -610,19 +612,18 @@ TEST(FaultSuite, LineFaults) {
 // document sent again (78 x 429 were enough). Paid work now snoozes: more
 // 429s than the tasks have attempts, and nothing is sent twice.
 TEST(FaultSuite, BurstsOf429OnPaidWorkNeverResendIt) {
-  const json faults = {
-      {"http",
-       {
-           // More than a task's 25 attempts x 3 requests per call.
-           {{"match", "^GET /v1/batches/"},
-            {"status", 429},
-            {"retry_after_ms", "20"},
-            {"count", 120}},
-           {{"match", "^GET /v1/files/[^/]+/content$"},
-            {"status", 429},
-            {"retry_after_ms", "20"},
-            {"count", 90}},
-       }}};
+  const json faults = {{"http",
+                        {
+                            // More than a task's 25 attempts x 3 requests per call.
+                            {{"match", "^GET /v1/batches/"},
+                             {"status", 429},
+                             {"retry_after_ms", "20"},
+                             {"count", 120}},
+                            {{"match", "^GET /v1/files/[^/]+/content$"},
+                             {"status", 429},
+                             {"retry_after_ms", "20"},
+                             {"count", 90}},
+                        }}};
   FaultStackOptions options;
   options.workers = 2;
   options.emulator_flags = {{"--faults", faults.dump()}};
@@ -659,17 +660,21 @@ TEST(FaultSuite, BurstsOf429OnPaidWorkNeverResendIt) {
 // then uploaded again, at most --max_resubmits times, then the documents are
 // retried in a new shard, spending an attempt: uploads stay bounded.
 TEST(FaultSuite, CreatesThatCannotFindTheFileUploadItAgainALimitedNumberOfTimes) {
-  {
-    // Four misses: three on the first upload, one on the second, then it works.
+  // One worker; the first `count` creates are answered "Cannot find file".
+  auto cannot_find_file = [](int count) {
     const json faults = {{"http",
                           {{{"match", "^POST /v1/batches$"},
                             {"status", 400},
                             {"body", "cannot_find_file"},
-                            {"count", 4}}}}};
+                            {"count", count}}}}};
     FaultStackOptions options;
     options.workers = 1;
     options.emulator_flags = {{"--faults", faults.dump()}};
-    FaultStack stack(options);
+    return options;
+  };
+  {
+    // Four misses: three on the first upload, one on the second, then it works.
+    FaultStack stack(cannot_find_file(4));
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
     const auto paths = WritePdfCorpus(stack.input_root(), "miss", "miss-", 8);
     const std::string name = stack.Submit(paths, "miss");
@@ -688,14 +693,7 @@ TEST(FaultSuite, CreatesThatCannotFindTheFileUploadItAgainALimitedNumberOfTimes)
   }
   {
     // Never found: bounded by --max_resubmits and the documents' attempts.
-    const json faults = {{"http",
-                          {{{"match", "^POST /v1/batches$"},
-                            {"status", 400},
-                            {"body", "cannot_find_file"},
-                            {"count", 100000}}}}};
-    FaultStackOptions options;
-    options.workers = 1;
-    options.emulator_flags = {{"--faults", faults.dump()}};
+    FaultStackOptions options = cannot_find_file(100000);
     options.worker_flags = {{"--max_resubmits", "1"}};
     FaultStack stack(options);
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
@@ -756,7 +754,8 @@ TEST(FaultSuite, BatchFaults) {
   EXPECT_GE(r[0][1].as<int>(), 2) << "the rejected OpenAI batches were not recorded as abandoned";
   // Issue 14, item 10: lines of the expired batch never ran, so sending them
   // again spent no attempt; nothing else here failed a line.
-  auto attempts = tx.exec("SELECT max(attempts), count(*) FILTER (WHERE attempts > 1) FROM documents");
+  auto attempts =
+      tx.exec("SELECT max(attempts), count(*) FILTER (WHERE attempts > 1) FROM documents");
   EXPECT_EQ(attempts[0][0].as<int>(), 1)
       << attempts[0][1].as<int>() << " document(s) spent an attempt on an expired batch";
   Say("checked: " + r[0][0].as<std::string>() + " resubmission(s), " + r[0][1].as<std::string>() +
