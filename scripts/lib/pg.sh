@@ -9,8 +9,12 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 # Where pg_cluster_dir puts clusters the postgres user could not reach in place.
 PG_FALLBACK_ROOT=${PG_FALLBACK_ROOT:-/var/tmp}
 
+# As root, the server's commands run as postgres from /: the caller's folder
+# may be one postgres cannot enter (a checkout under a home of mode 700, or a
+# mktemp -d), and initdb/pg_ctl would warn "could not change directory".
+# Callers pass absolute paths.
 _pg_as() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 _pg_need_server_user() {
@@ -70,6 +74,7 @@ pg_start() {
   local dir=$1
   _pg_need_server_user || return 1
   mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; chmod 700 "$dir"; fi
   if ! _pg_server_can_enter "$dir"; then
     echo "pg: the postgres user cannot enter $dir: a folder above it is closed to other users (a home of mode 700, such as /root). Put the cluster under a folder it can traverse (pg_cluster_dir picks one under $PG_FALLBACK_ROOT), or chmod o+x each folder above $dir" >&2
@@ -91,5 +96,6 @@ pg_start() {
 pg_stop() {
   local dir=$1
   [ -f "$dir/data/postmaster.pid" ] || return 0
+  dir=$(cd "$dir" && pwd)
   _pg_as "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
